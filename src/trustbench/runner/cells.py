@@ -1,0 +1,84 @@
+"""Cells: the unit of work of a suite, keyed by a hash of their configuration."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Spec", "Cell", "CellResult", "stable_json"]
+
+
+def stable_json(obj: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) used for hashing and storing configurations."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A registry name (or ``module:attr``) with keyword parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def label(self) -> str:
+        """The name, with parameters when there are any: ``gp(lengthscale=0.5)``."""
+        if not self.params:
+            return self.name
+        inner = ", ".join(f"{k}={v!r}" for k, v in sorted(self.params.items()))
+        return f"{self.name}({inner})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (benchmark, task, method, seed); evaluated on clean data and every perturbation."""
+
+    suite: str
+    benchmark: str
+    protocol: str
+    task: Spec
+    method: Spec
+    seed: int
+    perturbations: tuple[Spec, ...] = ()
+    metrics: tuple[str, ...] = ()
+    n_boot: int = 1000
+    depends_on: tuple[str, ...] = ()
+
+    def config(self) -> dict[str, Any]:
+        """The JSON-able configuration that defines this cell."""
+        out = asdict(self)
+        out["task"] = self.task.to_dict()
+        out["method"] = self.method.to_dict()
+        out["perturbations"] = [p.to_dict() for p in self.perturbations]
+        out["metrics"] = list(self.metrics)
+        out["depends_on"] = list(self.depends_on)
+        return out
+
+    @property
+    def key(self) -> str:
+        """sha256 of the configuration and the package version (a new version re-runs the cell)."""
+        from trustbench import __version__
+
+        text = stable_json({"cell": self.config(), "version": __version__})
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+@dataclass
+class CellResult:
+    """What running a cell gives back to the driver (workers never write to the store)."""
+
+    key: str
+    records: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    payload: Any = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
