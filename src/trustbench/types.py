@@ -70,10 +70,10 @@ class Data:
     meta: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        X = check_array(self.X, "X", ndim=(1, 2), allow_nan=True)
+        X = check_array(self.X, "X", ndim=(1, 2), allow_nan=True, min_size=0)
         _set(self, "X", X.reshape(-1, 1) if X.ndim == 1 else X)
         if self.y is not None:
-            _set(self, "y", check_array(self.y, "y", ndim=1))
+            _set(self, "y", check_array(self.y, "y", ndim=1, min_size=0))
         if self.groups is not None:
             _set(self, "groups", np.asarray(self.groups))
         check_same_length(X=self.X, y=self.y, groups=self.groups)
