@@ -65,7 +65,9 @@ def make_method(spec: Spec, task):
         if not hasattr(task, "reference"):
             raise ValueError(f"task {task.name!r} has no reference method.")
         return task.reference()
-    return METHODS.create(spec.name, **spec.params)
+    method = METHODS.create(spec.name, **spec.params)
+    # a method that needs knowledge only the task has (the GUM methods: its physical model) takes it here
+    return method.for_task(task) if hasattr(method, "for_task") else method
 
 
 def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:

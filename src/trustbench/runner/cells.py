@@ -8,7 +8,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Spec", "Cell", "CellResult", "stable_json"]
+__all__ = ["Spec", "Cell", "CellResult", "stable_json", "RECORD_KEYS"]
+
+RECORD_KEYS = ("benchmark", "task", "method", "perturbation", "severity", "seed", "metric",
+               "value", "ci_low", "ci_high", "n")
+"""The keys of a record as a protocol returns it (the runner adds run_id, suite, cell_key, ...)."""
 
 
 def stable_json(obj: Any) -> str:
@@ -82,3 +86,15 @@ class CellResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def check(self) -> None:
+        """Raise ValueError unless every record has exactly :data:`RECORD_KEYS` and no two records
+        share (perturbation, severity, metric)."""
+        seen = set()
+        for i, rec in enumerate(self.records):
+            if set(rec) != set(RECORD_KEYS):
+                raise ValueError(f"record {i} of cell {self.key} has keys {sorted(rec)}; expected {list(RECORD_KEYS)}.")
+            ident = (rec["perturbation"], float(rec["severity"]), rec["metric"])
+            if ident in seen:
+                raise ValueError(f"cell {self.key} returned two records for {ident}.")
+            seen.add(ident)
