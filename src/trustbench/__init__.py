@@ -8,7 +8,7 @@ Heavy libraries (torch, jax, pandas, SQLAlchemy) load only when used, so ``impor
 
 from __future__ import annotations
 
-from typing import Any
+from trustbench.registry import lazy_getattr
 
 __version__ = "0.1.0"
 __all__ = ["__version__", "evaluate", "run_suite", "write_report"]
@@ -19,10 +19,4 @@ _LAZY = {
     "write_report": "trustbench.report:write_report",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from trustbench.registry import import_object
-
-        return import_object(_LAZY[name])
-    raise AttributeError(f"module 'trustbench' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from trustbench.validation import did_you_mean
 
-__all__ = ["Registry", "TASKS", "METHODS", "PERTURBATIONS", "METRICS", "BENCHMARKS", "registry", "KINDS"]
+__all__ = ["lazy_getattr", "import_object", "Registry", "TASKS", "METHODS", "PERTURBATIONS", "METRICS", "BENCHMARKS", "registry", "KINDS"]
 
 def import_object(ref: str, what: str = "object") -> Any:
     """Import ``module:attr`` (``attr`` may be dotted)."""
@@ -31,6 +30,17 @@ def import_object(ref: str, what: str = "object") -> Any:
         except AttributeError:
             raise ValueError(f"module {module_name!r} has no attribute {attr!r} (for {what} {ref!r}).") from None
     return obj
+
+def lazy_getattr(module: str, targets: dict[str, str]):
+    """A module ``__getattr__`` (PEP 562) importing ``targets[name]`` (``module:attr``) on first access."""
+
+    def __getattr__(name: str) -> Any:
+        if name in targets:
+            return import_object(targets[name])
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__
+
 
 class Registry:
     """One kind of thing, by name. Lazy: entry points are read on first use, objects imported on demand."""
@@ -73,6 +83,8 @@ class Registry:
             import_object(name, self.kind)
             return name
         if name not in self._load_entries():
+            from trustbench.validation import did_you_mean
+
             hint = did_you_mean(name, self.names())
             raise ValueError(
                 f"unknown {label} {name!r}.{hint} Known {self.kind}s: {', '.join(self.names()) or 'none'}."

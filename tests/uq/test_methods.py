@@ -1,5 +1,6 @@
 """The Method contract of every UQ method: determinism, parameter and input validation, lazy imports."""
 
+import dataclasses
 import subprocess
 import sys
 
@@ -42,6 +43,22 @@ def test_same_seed_same_bits_other_seed_other_result(name):
     np.testing.assert_allclose(summary(a.predict(Xt[3:5])), summary(pa)[3:5], rtol=1e-6, atol=1e-9)
     if name != "gp":  # the GP's seed only picks restarts, which may all reach the same optimum
         assert not np.array_equal(summary(pa), summary(c.predict(Xt)))
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_constructor_is_the_configuration(name):
+    method = METHODS.create(name, **SMALL[name])
+    config = {f.name: getattr(method, f.name) for f in dataclasses.fields(method)}
+    assert all(config[k] is v for k, v in SMALL[name].items())  # stored as given
+    assert repr(method) == f"{type(method).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
+    assert repr(type(method)(**config)) == repr(method)  # the repr rebuilds the method
+    with pytest.raises(TypeError, match="positional"):
+        type(method)(config[next(iter(config))])
+    X, y = hetero_sine(40)
+    method.fit(X, y)
+    assert {f.name: getattr(method, f.name) for f in dataclasses.fields(method)} == config
+    assert repr(type(method)(**config)) == repr(method)  # fitted state is not configuration
+    assert all(k.endswith("_") for k in set(vars(method)) - set(config))
 
 
 BAD = [

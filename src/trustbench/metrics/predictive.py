@@ -365,7 +365,8 @@ NLL = MetricSpec("nll", "y", False, None, "Mean negative log predictive density 
 CRPS = MetricSpec("crps", "y", False, 0.0, "Mean continuous ranked probability score.", _crps)
 COVERAGE_90 = MetricSpec("coverage_90", "y", None, 0.9, "Share of targets inside the central 90% interval.",
                          lambda c: (interval_coverage, (c.y, *c.interval)))
-WIDTH_90 = MetricSpec("width_90", "y", False, None, "Mean width of the central 90% interval.",
+WIDTH_90 = MetricSpec("width_90", "y", None, None,
+                      "Mean width of the central 90% interval (narrower is better only at the right coverage).",
                       lambda c: (interval_width, c.interval))
 INTERVAL_SCORE_90 = MetricSpec("interval_score_90", "y", False, 0.0,
                                "Mean interval score of the central 90% interval (Gneiting & Raftery 2007).",
@@ -378,7 +379,8 @@ PIT_CALIBRATION_ERROR = MetricSpec("pit_calibration_error", "y", False, 0.0,
                                    lambda c: (pit_calibration_error, (c.pit,)))
 ENCE = MetricSpec("ence", "y", False, 0.0, "Expected normalized calibration error over 10 std bins (Levi et al.).",
                   lambda c: _finite(ence, c.y, c.mean, c.std) if len(c.y) >= 10 else None)
-SHARPNESS = MetricSpec("sharpness", "y", False, None, "sqrt(mean predictive variance); lower is sharper.",
+SHARPNESS = MetricSpec("sharpness", "y", None, None,
+                       "sqrt(mean predictive variance); sharper is better only subject to calibration (Gneiting 2007).",
                        lambda c: _finite(sharpness, c.std))
 GUM_COVERAGE = MetricSpec("gum_coverage", "y", None, 0.9545,
                           "Share of |y - mean| <= 2 std (GUM expanded uncertainty, k = 2).", _gum)

@@ -6,7 +6,7 @@ pandas and pydantic load only when a suite is run or the store is read).
 
 from __future__ import annotations
 
-from typing import Any
+from trustbench.registry import lazy_getattr
 
 __all__ = ["load_suite", "Suite", "SuiteError", "run_suite", "evaluate", "RunSummary", "Store"]
 
@@ -20,10 +20,4 @@ _LAZY = {
     "Store": "trustbench.runner.store:Store",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        from trustbench.registry import import_object
-
-        return import_object(_LAZY[name])
-    raise AttributeError(f"module 'trustbench.runner' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -20,7 +20,7 @@ The classes load on first access, so ``import trustbench.uq`` imports neither to
 
 from __future__ import annotations
 
-from typing import Any
+from trustbench.registry import lazy_getattr
 
 __all__ = [
     "MLP",
@@ -35,24 +35,18 @@ __all__ = [
 ]
 
 _WHERE = {
-    "MLP": "mlp",
-    "QuantileMLP": "mlp",
-    "DeepEnsemble": "ensemble",
-    "MCDropout": "mc_dropout",
-    "LastLayerLaplace": "laplace",
-    "BayesByBackprop": "bbb",
-    "GaussianProcess": "gp",
-    "SplitConformal": "conformal",
-    "CQR": "conformal",
+    "MLP": "trustbench.uq.mlp:MLP",
+    "QuantileMLP": "trustbench.uq.mlp:QuantileMLP",
+    "DeepEnsemble": "trustbench.uq.ensemble:DeepEnsemble",
+    "MCDropout": "trustbench.uq.mc_dropout:MCDropout",
+    "LastLayerLaplace": "trustbench.uq.laplace:LastLayerLaplace",
+    "BayesByBackprop": "trustbench.uq.bbb:BayesByBackprop",
+    "GaussianProcess": "trustbench.uq.gp:GaussianProcess",
+    "SplitConformal": "trustbench.uq.conformal:SplitConformal",
+    "CQR": "trustbench.uq.conformal:CQR",
 }
 
-
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"trustbench.uq.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'trustbench.uq' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _WHERE)
 
 
 def __dir__() -> list[str]:

@@ -15,6 +15,7 @@ from trustbench.validation import check_array, check_choice, check_int, check_le
 __all__ = [
     "ACTIVATIONS",
     "LEVELS",
+    "NetworkConfig",
     "Scaler",
     "begin_fit",
     "check_fit_data",
@@ -137,6 +138,25 @@ def check_network(method: Any) -> None:
     check_int(method.steps, "steps", minimum=1)
     check_number(method.lr, "lr", 0.0, np.inf)
     check_number(getattr(method, "weight_decay", 0.0), "weight_decay", 0.0, np.inf, closed="left")
+
+
+@dataclass(kw_only=True, eq=False)
+class NetworkConfig:
+    """The network configuration the torch methods share; each adds its own fields in a subclass.
+
+    The fields ``hidden``, ``activation``, ``steps``, ``lr`` and ``weight_decay`` are documented in
+    :class:`trustbench.uq.mlp.MLP`; ``_torch.fit_mlp`` builds and trains the network from them.
+    """
+
+    hidden: tuple[int, ...] = (50, 50)
+    activation: str = "relu"
+    steps: int = 2000
+    lr: float = 1e-2
+    weight_decay: float = 1e-3
+
+    def validate(self) -> None:
+        """Raise ValueError/TypeError on a bad parameter, before any work."""
+        check_network(self)
 
 
 def check_level_grid(levels: Any, name: str = "levels", *, symmetric: bool = False) -> np.ndarray:

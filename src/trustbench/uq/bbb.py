@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ NOISE_INIT = 0.05
 steps and the posterior does not settle on the prior before the mean has fitted the data."""
 
 
+@dataclass(kw_only=True, eq=False)
 class BayesByBackprop:
     """A Bayesian network with a factorized Gaussian posterior q(w) = Π N(μ_i, σ_i²), fitted by the ELBO.
 
@@ -46,26 +48,14 @@ class BayesByBackprop:
     n_samples : S, the weight draws of the predictive mixture (≥ 1).
     """
 
-    def __init__(
-        self,
-        *,
-        hidden: tuple[int, ...] = (20, 20),
-        activation: str = "relu",
-        steps: int = 2500,
-        lr: float = 1e-2,
-        prior_std: float = 1.0,
-        init_std: float = 1e-3,
-        kl_warmup: float = 0.25,
-        n_samples: int = 50,
-    ) -> None:
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.prior_std = prior_std
-        self.init_std = init_std
-        self.kl_warmup = kl_warmup
-        self.n_samples = n_samples
+    hidden: tuple[int, ...] = (20, 20)
+    activation: str = "relu"
+    steps: int = 2500
+    lr: float = 1e-2
+    prior_std: float = 1.0
+    init_std: float = 1e-3
+    kl_warmup: float = 0.25
+    n_samples: int = 50
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,13 +45,17 @@ def _rank(n: int, level: float) -> int:
     return math.ceil((n + 1) * level - 1e-9)
 
 
+@dataclass(kw_only=True, eq=False)
 class _Conformal:
-    """The shared split-conformal procedure; subclasses say which base values to widen."""
+    """The shared split-conformal procedure; subclasses set the default ``base`` and the base values to widen.
+
+    The parameters are documented in :class:`SplitConformal`.
+    """
 
     base: str
-    base_params: Mapping[str, Any] | None
-    cal_fraction: float
-    levels: Any
+    base_params: Mapping[str, Any] | None = None
+    cal_fraction: float = 0.25
+    levels: Any = None
 
     def _base(self) -> Any:
         from trustbench.registry import METHODS
@@ -99,6 +104,7 @@ class _Conformal:
         return Quantiles(self.levels_, self._base_values(X) + self.shift_)
 
 
+@dataclass(kw_only=True, eq=False)
 class SplitConformal(_Conformal):
     """Split conformal regression around a point method's mean (Vovk et al. 2005; Lei et al. 2018).
 
@@ -120,25 +126,14 @@ class SplitConformal(_Conformal):
         None = :data:`trustbench.uq._common.LEVELS`.
     """
 
-
-    def __init__(
-        self,
-        *,
-        base: str = "mlp",
-        base_params: Mapping[str, Any] | None = None,
-        cal_fraction: float = 0.25,
-        levels: Any = None,
-    ) -> None:
-        self.base = base
-        self.base_params = base_params
-        self.cal_fraction = cal_fraction
-        self.levels = levels
+    base: str = "mlp"
 
     def _base_values(self, X: np.ndarray) -> np.ndarray:
         mean = self.base_.predict(X).mean()
         return np.repeat(mean[:, None], len(self.levels_), axis=1)
 
 
+@dataclass(kw_only=True, eq=False)
 class CQR(_Conformal):
     """Conformalized quantile regression (Romano, Patterson & Candès 2019).
 
@@ -156,19 +151,7 @@ class CQR(_Conformal):
     base_params, cal_fraction, levels : as in :class:`SplitConformal`.
     """
 
-
-    def __init__(
-        self,
-        *,
-        base: str = "quantile_mlp",
-        base_params: Mapping[str, Any] | None = None,
-        cal_fraction: float = 0.25,
-        levels: Any = None,
-    ) -> None:
-        self.base = base
-        self.base_params = base_params
-        self.cal_fraction = cal_fraction
-        self.levels = levels
+    base: str = "quantile_mlp"
 
     def _base_values(self, X: np.ndarray) -> np.ndarray:
         return self.base_.predict(X).quantile(self.levels_)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trustbench.types import Mixture
-from trustbench.uq._common import Scaler, begin_fit, check_network, check_number, check_predict_X
+from trustbench.uq._common import NetworkConfig, Scaler, begin_fit, check_number, check_predict_X
 from trustbench.validation import check_int
 
 __all__ = ["DeepEnsemble"]
 
 
-class DeepEnsemble:
+@dataclass(kw_only=True, eq=False)
+class DeepEnsemble(NetworkConfig):
     """M heteroscedastic Gaussian networks from independent random initializations.
 
     Each member has a mean and a variance output (softplus, floored) and is trained on the Gaussian
@@ -35,31 +37,14 @@ class DeepEnsemble:
     epsilon : the adversarial step, as a fraction of each input's range (the paper's 0.01).
     """
 
-    def __init__(
-        self,
-        *,
-        n_members: int = 5,
-        hidden: tuple[int, ...] = (50, 50),
-        activation: str = "relu",
-        steps: int = 2000,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-3,
-        adversarial: bool = False,
-        epsilon: float = 0.01,
-    ) -> None:
-        self.n_members = n_members
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.adversarial = adversarial
-        self.epsilon = epsilon
+    n_members: int = 5
+    adversarial: bool = False
+    epsilon: float = 0.01
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""
         check_int(self.n_members, "n_members", minimum=1)
-        check_network(self)
+        super().validate()
         if not isinstance(self.adversarial, bool):
             raise TypeError(f"adversarial must be True or False; got {self.adversarial!r}.")
         check_number(self.epsilon, "epsilon", 0.0, np.inf)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,7 @@ def log_marginal_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> 
     return float(lml), grad
 
 
+@dataclass(kw_only=True, eq=False)
 class GaussianProcess:
     """Exact GP regression with an ARD squared-exponential kernel, amplitude and Gaussian noise.
 
@@ -84,10 +86,9 @@ class GaussianProcess:
     subset : rows used for the restarts on large data (≥ 2).
     """
 
-    def __init__(self, *, n_restarts: int = 2, max_iter: int = 200, subset: int = 256) -> None:
-        self.n_restarts = n_restarts
-        self.max_iter = max_iter
-        self.subset = subset
+    n_restarts: int = 2
+    max_iter: int = 200
+    subset: int = 256
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""

@@ -8,12 +8,13 @@ layer's features, so it is written here in closed form.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trustbench.types import Gaussian
-from trustbench.uq._common import Scaler, begin_fit, check_network, check_predict_X
+from trustbench.uq._common import NetworkConfig, Scaler, begin_fit, check_predict_X
 
 __all__ = ["LastLayerLaplace", "evidence", "log_evidence"]
 
@@ -66,7 +67,8 @@ def evidence(Phi: np.ndarray, y: np.ndarray, *, max_iter: int = 500, tol: float 
     return {"alpha": alpha, "beta": beta, "mean": mean, "cov": cov}
 
 
-class LastLayerLaplace:
+@dataclass(kw_only=True, eq=False)
+class LastLayerLaplace(NetworkConfig):
     """A MAP network whose last layer gets a Gaussian (Laplace) posterior, with evidence-tuned σ² and λ.
 
     The network is trained on squared error (the Gaussian likelihood's MAP, L2 ``weight_decay``).
@@ -86,25 +88,6 @@ class LastLayerLaplace:
     hidden, activation, steps, lr, weight_decay : as in :class:`trustbench.uq.mlp.MLP`;
         ``hidden=()`` makes the features the (standardized) inputs: Bayesian linear regression.
     """
-
-    def __init__(
-        self,
-        *,
-        hidden: tuple[int, ...] = (50, 50),
-        activation: str = "relu",
-        steps: int = 2000,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-3,
-    ) -> None:
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-
-    def validate(self) -> None:
-        """Raise ValueError/TypeError on a bad parameter, before any work."""
-        check_network(self)
 
     def fit(self, X: Any, y: Any, *, seed: int = 0) -> LastLayerLaplace:
         X, y, seed = begin_fit(self, X, y, seed)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trustbench.types import Mixture
-from trustbench.uq._common import Scaler, begin_fit, check_network, check_number, check_predict_X
+from trustbench.uq._common import NetworkConfig, Scaler, begin_fit, check_number, check_predict_X
 from trustbench.validation import check_int
 
 __all__ = ["MCDropout"]
 
 
-class MCDropout:
+@dataclass(kw_only=True, eq=False)
+class MCDropout(NetworkConfig):
     """A dropout network whose dropout stays on at test time: T stochastic passes, one mixture.
 
     Every hidden layer is followed by dropout with probability ``p``; the L2 ``weight_decay`` plays
@@ -35,30 +37,14 @@ class MCDropout:
     hidden, activation, steps, lr, weight_decay : as in :class:`trustbench.uq.mlp.MLP`.
     """
 
-    def __init__(
-        self,
-        *,
-        p: float = 0.05,
-        n_passes: int = 50,
-        hidden: tuple[int, ...] = (50, 50),
-        activation: str = "relu",
-        steps: int = 2000,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-3,
-    ) -> None:
-        self.p = p
-        self.n_passes = n_passes
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
+    p: float = 0.05
+    n_passes: int = 50
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""
         check_number(self.p, "p", 0.0, 1.0, closed="left")
         check_int(self.n_passes, "n_passes", minimum=1)
-        check_network(self)
+        super().validate()
 
     def fit(self, X: Any, y: Any, *, seed: int = 0) -> MCDropout:
         X, y, seed = begin_fit(self, X, y, seed)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trustbench.types import Gaussian, Quantiles
 from trustbench.uq._common import (
+    NetworkConfig,
     Scaler,
     begin_fit,
     check_level_grid,
-    check_network,
     check_number,
     check_predict_X,
     split,
@@ -20,7 +21,8 @@ from trustbench.uq._common import (
 __all__ = ["MLP", "QuantileMLP"]
 
 
-class MLP:
+@dataclass(kw_only=True, eq=False)
+class MLP(NetworkConfig):
     """A network trained on squared error, with one homoscedastic Gaussian noise level.
 
     The plain point predictor with the cheapest honest error bar: the network is trained on a
@@ -40,26 +42,11 @@ class MLP:
     holdout : share of the training rows held out to estimate σ, in [0, 1).
     """
 
-    def __init__(
-        self,
-        *,
-        hidden: tuple[int, ...] = (50, 50),
-        activation: str = "relu",
-        steps: int = 2000,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-3,
-        holdout: float = 0.2,
-    ) -> None:
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.holdout = holdout
+    holdout: float = 0.2
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""
-        check_network(self)
+        super().validate()
         check_number(self.holdout, "holdout", 0.0, 1.0, closed="left")
 
     def fit(self, X: Any, y: Any, *, seed: int = 0) -> MLP:
@@ -85,7 +72,8 @@ class MLP:
         return Gaussian(self._mean(X), np.full(len(X), self.noise_std_))
 
 
-class QuantileMLP:
+@dataclass(kw_only=True, eq=False)
+class QuantileMLP(NetworkConfig):
     """One network with an output per quantile level, trained on the summed pinball loss.
 
     Quantile regression (Koenker & Bassett 1978) by a neural network with a multi-output head, as
@@ -100,26 +88,11 @@ class QuantileMLP:
         (0.025, 0.05, 0.1, ..., 0.95, 0.975: the 95 % and 90 % central intervals and a PIT grid).
     """
 
-    def __init__(
-        self,
-        *,
-        hidden: tuple[int, ...] = (50, 50),
-        activation: str = "relu",
-        steps: int = 2000,
-        lr: float = 1e-2,
-        weight_decay: float = 1e-3,
-        levels: Any = None,
-    ) -> None:
-        self.hidden = hidden
-        self.activation = activation
-        self.steps = steps
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.levels = levels
+    levels: Any = None
 
     def validate(self) -> None:
         """Raise ValueError/TypeError on a bad parameter, before any work."""
-        check_network(self)
+        super().validate()
         check_level_grid(self.levels)
 
     def fit(self, X: Any, y: Any, *, seed: int = 0) -> QuantileMLP:
