@@ -68,7 +68,7 @@ def reports(monkeypatch):
         calls.append((db, Path(out)))
         return Path(out) / "report" / "index.html"
 
-    monkeypatch.setattr("trustbench.runner.api.write_report_if_available", fake_writer)
+    monkeypatch.setattr("trustbench.report.write_report", fake_writer)
     return calls
 
 
@@ -78,10 +78,8 @@ def test_run_report_and_export(fake, tmp_path, reports, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "6 cell(s) run, 0 already stored, 0 failed" in result.output
     assert reports == [(f"sqlite:///{db}", out)] and f"report: {out / 'report' / 'index.html'}" in result.output
-    monkeypatch.setattr("trustbench.runner.api.write_report_if_available", lambda db, out: None)
     again = invoke("run", path, "--db", db, "--out", out, "--no-progress")
     assert again.exit_code == 0 and "0 cell(s) run, 6 already stored" in again.output
-    assert "warning: trustbench.report is not available yet" in again.output
     n = len(Store(db).records())
     for fmt in ("csv", "parquet"):
         target = tmp_path / f"x.{fmt}"
@@ -89,7 +87,8 @@ def test_run_report_and_export(fake, tmp_path, reports, monkeypatch):
         assert result.exit_code == 0, result.output
         df = pd.read_csv(target) if fmt == "csv" else pd.read_parquet(target)
         assert len(df) == n and {"metric", "value", "ci_low", "ci_high"} <= set(df.columns)
-    assert invoke("report", "--db", db, "--out", out).exit_code == 1  # no report writer: nothing done
+    assert invoke("report", "--db", db, "--out", out).exit_code == 0
+    assert reports[-1] == (f"sqlite:///{db}", out)
 
 
 def test_default_database_lives_in_out(fake, tmp_path, reports):

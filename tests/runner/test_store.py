@@ -116,3 +116,17 @@ def test_sqlite_defaults_wal_and_urls(tmp_path, monkeypatch):
     cell = make_cell()
     memory.write(cell, make_result(cell), "r")
     assert len(memory.records()) == 4
+
+
+def _open_and_read(path):
+    return len(Store(path).status())
+
+
+def test_processes_opening_a_new_database_at_once(tmp_path):
+    """Creating the tables races when several processes open a new file together; none may fail."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        for i in range(3):
+            assert pool.map(_open_and_read, [str(tmp_path / f"race{i}.sqlite")] * 8) == [0] * 8

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from trustbench.runner.cells import Cell
 from trustbench.runner.config import Suite, load_suite, resolve_suite
 from trustbench.validation import check_int
 
-__all__ = ["RunSummary", "run_suite", "evaluate", "write_report_if_available"]
+__all__ = ["RunSummary", "run_suite", "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -82,18 +81,6 @@ def _execute(suite: Suite, cells: Sequence[Cell], store: Any, *, workers: int, s
                       cell_keys=tuple(c.key for c in cells))
 
 
-def write_report_if_available(db: str, out: str | Path) -> Path | None:
-    """``trustbench.report.write_report(db, out)`` (the report goes to ``OUT/report``), or None
-    while the report package is not there."""
-    try:
-        from trustbench.report import write_report
-    except ImportError as err:
-        if getattr(err, "name", None) not in (None, "trustbench.report"):
-            raise
-        return None
-    return write_report(db, Path(out))
-
-
 def run_suite(suite: str | Path | Mapping[str, Any] | Suite, *, db: str | Path | None = None,
               out: str | Path | None = None, workers: int = 1, scheduler: str | None = None,
               benchmarks: Iterable[str] | None = None, progress: bool = True) -> RunSummary:
@@ -128,8 +115,10 @@ def run_suite(suite: str | Path | Mapping[str, Any] | Suite, *, db: str | Path |
     cells = expand(resolved)  # every check happens before the store is touched
     store = Store(store_url(db, out))
     summary = _execute(resolved, cells, store, workers=workers, scheduler=scheduler, progress=progress)
-    if out is not None and write_report_if_available(summary.db, out) is None:
-        warnings.warn("trustbench.report.write_report is not available; no report written.", stacklevel=2)
+    if out is not None:
+        from trustbench.report import write_report
+
+        write_report(summary.db, Path(out))
     return summary
 
 

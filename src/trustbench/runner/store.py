@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import pickle
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -120,6 +121,20 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _create_tables(engine: sa.Engine, attempts: int = 5) -> None:
+    """Create the tables that are missing. Two processes opening a new database at once (a run and
+    a report, two workers' drivers) can both see a table missing; the loser's CREATE fails, and a
+    second look finds the table there."""
+    for attempt in range(attempts):
+        try:
+            _meta.create_all(engine)
+            return
+        except sa.exc.DBAPIError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 class Store:
     """The results database at ``url`` (``sqlite:///path``, ``postgresql+psycopg://...``, a plain
     SQLite file path, or ``sqlite://`` for an in-memory database). Tables are created on first use.
@@ -148,7 +163,7 @@ class Store:
         engine = sa.create_engine(url, **kwargs)
         if url.get_backend_name() == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
-        _meta.create_all(engine)
+        _create_tables(engine)
         return engine
 
     # ---------------------------------------------------------------------------- writing
