@@ -405,9 +405,10 @@ def _invert_cdf(cdf, pdf, levels: np.ndarray, bracket, grid: int = 256, newton: 
         out[i] = z[i, j - 1] + np.clip(frac, 0.0, 1.0) * (z[i, j] - z[i, j - 1])
         cell_lo[i], cell_hi[i] = z[i, j - 1], z[i, j]
     for _ in range(newton):
-        dens = pdf(out)
-        step = (cdf(out) - levels[None, :]) / np.maximum(dens, 1e-300)
-        out = np.clip(out - step, cell_lo, cell_hi)
+        resid = cdf(out) - levels[None, :]
+        if np.abs(resid).max() < 1e-13:
+            break
+        out = np.clip(out - resid / np.maximum(pdf(out), 1e-300), cell_lo, cell_hi)
     return out
 
 
