@@ -279,7 +279,7 @@ def gap_figure(panels: Sequence[dict[str, Any]], metric: str, salt: str, max_col
 
     def draw(fig):
         height = 0.17 * len(labels) + 0.3
-        axes = _panels(fig, len(panels), max_cols, panel=(2.0, height), left=1.15, hgap=0.55, sharey=True)
+        axes = _panels(fig, len(panels), max_cols, panel=(2.0, height), left=1.4, hgap=0.55, sharey=True)
         y = np.arange(len(labels))[::-1]
         for ax, p in zip(axes, panels):
             for yi, r in zip(y, p["rows"]):
@@ -291,7 +291,8 @@ def gap_figure(panels: Sequence[dict[str, Any]], metric: str, salt: str, max_col
             ax.set_xlim(left=0)
             ax.set_title(_label(p["title"]))
             ax.grid(axis="y", visible=False)
-            ax.label_outer(remove_inner_ticks=True)
+            if not ax.get_subplotspec().is_first_col():  # rows are shared; each panel keeps its own x scale
+                ax.tick_params(labelleft=False, left=False)
         fig.supxlabel(_label(metric) + " (smaller = closer to the reference)", fontsize=7.5, y=0.01)
 
     return _render(draw, salt)
