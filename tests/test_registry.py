@@ -31,3 +31,13 @@ def test_module_attr_references_and_in_process_registration():
     finally:
         PERTURBATIONS.unregister("my_noise")
     assert "my_noise" not in PERTURBATIONS.names()
+
+
+def test_describe_gives_one_line_for_every_kind():
+    from trustbench.registry import BENCHMARKS, METRICS
+
+    assert BENCHMARKS.describe("regression").startswith("How close do deep-learning uncertainty methods")
+    assert METRICS.describe("crps") == "Mean continuous ranked probability score."
+    assert METHODS.describe("cqr").startswith("Conformalized quantile regression")
+    assert PERTURBATIONS.describe("outliers").startswith("Gross input errors")
+    assert "\n" not in TASKS.describe("regression/gap")

@@ -7,11 +7,8 @@ with failed cells exits with code 1 after storing everything else.
 
 from __future__ import annotations
 
-import ast
 import enum
 import functools
-import importlib.util
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -76,96 +73,12 @@ def _bad_input_exits_2(fn: Callable) -> Callable:
 # --------------------------------------------------------------------------------------------
 
 
-def _module_file(module: str) -> Path | None:
-    """The source file of ``module``, found without importing it (nor its parent packages)."""
-    if module in sys.modules:
-        file = getattr(sys.modules[module], "__file__", None)
-        return Path(file) if file else None
-    top, *rest = module.split(".")
-    spec = importlib.util.find_spec(top)  # a top-level name: nothing is imported
-    if spec is None:
-        return None
-    if not rest:
-        return Path(spec.origin) if spec.origin else None
-    dirs = [Path(d) for d in spec.submodule_search_locations or ()]
-    for i, part in enumerate(rest):
-        last = i == len(rest) - 1
-        for d in dirs:
-            if last and (d / f"{part}.py").is_file():
-                return d / f"{part}.py"
-            if (d / part).is_dir():
-                if last:
-                    init = d / part / "__init__.py"
-                    return init if init.is_file() else None
-                dirs = [d / part]
-                break
-        else:
-            return None
-    return None
-
-
-def _source_doc(ref: str) -> str:
-    """First docstring line of ``module:attr`` read with ``ast``; for ``NAME = Call(...)`` the
-    ``question``/``description`` keyword or a string just after the assignment."""
-    module, _, attr = ref.partition(":")
-    path = _module_file(module)
-    if path is None or path.suffix != ".py":
-        return ""
-    body = ast.parse(path.read_text()).body
-    doc: str | None = None
-    for part in attr.split("."):
-        for i, node in enumerate(body):
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == part:
-                doc, body = ast.get_docstring(node), node.body
-                break
-            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
-            if any(isinstance(t, ast.Name) and t.id == part for t in targets):
-                doc, body = _assignment_doc(node, body[i + 1] if i + 1 < len(body) else None), []
-                break
-        else:
-            return ""
-    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""
-
-
-def _assignment_doc(node: ast.stmt, following: ast.stmt | None) -> str | None:
-    if isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant) \
-            and isinstance(following.value.value, str):
-        return following.value.value
-    call = getattr(node, "value", None)
-    for kw in getattr(call, "keywords", []):
-        if kw.arg in ("question", "description", "doc") and isinstance(kw.value, ast.Constant):
-            return str(kw.value.value)
-    return None
-
-
-def _object_doc(obj: Any) -> str:
-    for attr in ("question", "description"):
-        if isinstance(getattr(obj, attr, None), str) and getattr(obj, attr).strip():
-            return getattr(obj, attr).strip().splitlines()[0]
-    doc = getattr(obj, "__doc__", None)
-    if not doc or (not isinstance(obj, type) and doc == type(obj).__doc__):
-        return ""
-    return doc.strip().splitlines()[0]
-
-
 def describe(kind: str, name: str) -> str:
-    """One line about a registered thing: from its source when it is an entry point (no import),
-    else from the object (registered in this process)."""
-    from importlib.metadata import entry_points
-
+    """One line about a registered thing (its modules import no torch or jax until used)."""
     from trustbench.registry import registry
 
-    reg = registry(kind)
-    eps = {ep.name: ep.value for ep in entry_points(group=reg.group)}
-    if name in eps:
-        try:
-            doc = _source_doc(eps[name])
-        except (OSError, SyntaxError, ImportError, ValueError):
-            doc = ""
-        if doc or kind == "methods":
-            return doc
     try:
-        return _object_doc(reg.load(name))
+        return registry(kind).describe(name)
     except (ValueError, TypeError) as err:
         return f"(cannot be loaded: {err})"
 

@@ -116,9 +116,17 @@ class Registry:
         return obj
 
     def describe(self, name: str) -> str:
-        """The first line of the object's docstring (imports it)."""
-        doc = (getattr(self.load(name), "__doc__", None) or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        """One line about ``name``: a benchmark's question or description, else the first docstring line."""
+        obj = self.load(name)
+        for attr in ("question", "description"):
+            text = getattr(obj, attr, None)
+            if isinstance(text, str) and text.strip():
+                return text.strip().splitlines()[0]
+        doc = getattr(obj, "__doc__", None)
+        if not doc or (not isinstance(obj, type) and not callable(obj) and doc == type(obj).__doc__):
+            return ""
+        return doc.strip().splitlines()[0]
+
 
 TASKS = Registry("task", "trustbench.tasks")
 METHODS = Registry("method", "trustbench.methods")
