@@ -19,7 +19,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 import numpy as np
@@ -108,6 +108,7 @@ class _Scaling:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(kw_only=True, eq=False)
 class BayesLinear:
     """Exact Bayesian linear regression with a conjugate Normal–Inverse-Gamma prior.
 
@@ -129,12 +130,10 @@ class BayesLinear:
     a0, b0 : Inverse-Gamma prior of σ² (in standardised units).
     """
 
-    def __init__(self, degree: int = 1, prior_precision: float | str = "evidence", a0: float = 0.01,
-                 b0: float = 0.01) -> None:
-        self.degree = degree
-        self.prior_precision = prior_precision
-        self.a0 = a0
-        self.b0 = b0
+    degree: int = 1
+    prior_precision: float | str = "evidence"
+    a0: float = 0.01
+    b0: float = 0.01
 
     def validate(self) -> None:
         check_int(self.degree, "degree", minimum=1)
@@ -406,6 +405,7 @@ def _diagnostics(monitored: dict[str, np.ndarray], divergences: int) -> dict[str
             "ess_bulk_min": float(np.nanmin(np.concatenate(ess))), "divergences": float(divergences)}
 
 
+@dataclass(eq=False)
 class NUTS:
     """Posterior predictive by the No-U-Turn sampler (Hoffman & Gelman 2014) in numpyro (Phan et al. 2019).
 
@@ -448,28 +448,24 @@ class NUTS:
     chain_method : "vectorized" (one vmapped sampler) or "sequential".
     """
 
-    def __init__(self, model: str = "linear", *, num_warmup: int = 500, num_samples: int = 500,
-                 num_chains: int = 2, n_predictive: int = 200, degree: int = 3, prior_precision: float = 1.0,
-                 a0: float = 0.01, b0: float = 0.01, hidden: int = 10, prior_scale: float = 1.0,
-                 df: float | None = None, x_noise: float | None = None, offset: bool = True,
-                 target_accept: float = 0.8, max_tree_depth: int = 10, chain_method: str = "vectorized") -> None:
-        self.model = model
-        self.num_warmup = num_warmup
-        self.num_samples = num_samples
-        self.num_chains = num_chains
-        self.n_predictive = n_predictive
-        self.degree = degree
-        self.prior_precision = prior_precision
-        self.a0 = a0
-        self.b0 = b0
-        self.hidden = hidden
-        self.prior_scale = prior_scale
-        self.df = df
-        self.x_noise = x_noise
-        self.offset = offset
-        self.target_accept = target_accept
-        self.max_tree_depth = max_tree_depth
-        self.chain_method = chain_method
+    model: str = "linear"
+    _: KW_ONLY
+    num_warmup: int = 500
+    num_samples: int = 500
+    num_chains: int = 2
+    n_predictive: int = 200
+    degree: int = 3
+    prior_precision: float = 1.0
+    a0: float = 0.01
+    b0: float = 0.01
+    hidden: int = 10
+    prior_scale: float = 1.0
+    df: float | None = None
+    x_noise: float | None = None
+    offset: bool = True
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    chain_method: str = "vectorized"
 
     def validate(self) -> None:
         check_choice(self.model, "model", MODELS)

@@ -10,7 +10,8 @@ posterior where one exists, NUTS on the correct model family otherwise. See READ
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -67,15 +68,23 @@ def exp_decay(X: Any, theta: Any, xp: Any = np) -> Any:
     return out + theta[..., 2, None] if theta.shape[-1] == 3 else out
 
 
+@dataclass(kw_only=True, eq=False)
 class _Simulated1D:
-    """Shared behaviour of the simulated tasks with one input (abstract; one level of inheritance).
+    """Shared configuration and behaviour of the simulated tasks with one input (abstract; one level
+    of inheritance).
 
-    Subclasses define ``simulate``, ``truth``, ``reference``, ``_check`` (their own parameters) and
-    the training input range ``_x_range`` (or ``_train_inputs``).
+    Subclasses declare their own fields (and their default ``n_train``), and define ``simulate``,
+    ``truth``, ``reference``, ``_check`` (their own parameters) and the training input range
+    ``_x_range`` (or ``_train_inputs``).
     """
 
-    name: str
-    _x_range: tuple[float, float] = (-1.0, 1.0)
+    name: ClassVar[str]
+    _x_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+
+    n_train: int
+    n_test: int = 200
+    extrapolation: float = 0.25
+    reference_params: Mapping[str, Any] | None = None
 
     def _check(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -114,6 +123,7 @@ class _Simulated1D:
         return {**defaults, **_check_reference_params(self.reference_params)}
 
 
+@dataclass(kw_only=True, eq=False)
 class Polynomial(_Simulated1D):
     """Cubic polynomial with Gaussian noise: y = Σ_k coef[k] x^k + σ ε, x ~ U(−1, 1).
 
@@ -132,15 +142,9 @@ class Polynomial(_Simulated1D):
 
     name = "regression/polynomial"
 
-    def __init__(self, n_train: int = 30, n_test: int = 200, noise: float = 0.2,
-                 coef: tuple[float, ...] = (0.5, -1.0, 0.0, 1.5), extrapolation: float = 0.25,
-                 reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.noise = noise
-        self.coef = coef
-        self.extrapolation = extrapolation
-        self.reference_params = reference_params
+    n_train: int = 30
+    noise: float = 0.2
+    coef: tuple[float, ...] = (0.5, -1.0, 0.0, 1.5)
 
     def _check(self) -> None:
         check_positive(self.noise, "noise")
@@ -162,6 +166,7 @@ class Polynomial(_Simulated1D):
         return BayesLinear(**self._reference_kwargs(degree=len(self.coef) - 1))
 
 
+@dataclass(kw_only=True, eq=False)
 class HeteroSine(_Simulated1D):
     """Sinusoid with input-dependent (heteroscedastic) Gaussian noise.
 
@@ -179,17 +184,11 @@ class HeteroSine(_Simulated1D):
 
     name = "regression/hetero_sine"
 
-    def __init__(self, n_train: int = 60, n_test: int = 200, amplitude: float = 1.0, frequency: float = 3.0,
-                 noise: float = 0.1, noise_growth: float = 1.0, extrapolation: float = 0.25,
-                 reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.amplitude = amplitude
-        self.frequency = frequency
-        self.noise = noise
-        self.noise_growth = noise_growth
-        self.extrapolation = extrapolation
-        self.reference_params = reference_params
+    n_train: int = 60
+    amplitude: float = 1.0
+    frequency: float = 3.0
+    noise: float = 0.1
+    noise_growth: float = 1.0
 
     def _check(self) -> None:
         check_array(self.amplitude, "amplitude", ndim=0)
@@ -217,6 +216,7 @@ class HeteroSine(_Simulated1D):
         return NUTS(**self._reference_kwargs(model="hetero_sine"))
 
 
+@dataclass(kw_only=True, eq=False)
 class Gap(_Simulated1D):
     """The "in-between" problem of Foong et al. (2019): two clusters of inputs with a gap between them.
 
@@ -235,15 +235,9 @@ class Gap(_Simulated1D):
 
     name = "regression/gap"
 
-    def __init__(self, n_train: int = 40, n_test: int = 200, noise: float = 0.1,
-                 clusters: tuple[tuple[float, float], tuple[float, float]] = ((-1.0, -0.5), (0.5, 1.0)),
-                 extrapolation: float = 0.25, reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.noise = noise
-        self.clusters = clusters
-        self.extrapolation = extrapolation
-        self.reference_params = reference_params
+    n_train: int = 40
+    noise: float = 0.1
+    clusters: tuple[tuple[float, float], tuple[float, float]] = ((-1.0, -0.5), (0.5, 1.0))
 
     def _check(self) -> None:
         check_positive(self.noise, "noise")
@@ -282,6 +276,7 @@ class Gap(_Simulated1D):
         return NUTS(**self._reference_kwargs(model="bnn", prior_scale=2.0))
 
 
+@dataclass(kw_only=True, eq=False)
 class HeavyTail(_Simulated1D):
     """Polynomial trend with Student-t noise: y = Σ_k coef[k] x^k + s·t_ν, x ~ U(−1, 1).
 
@@ -300,16 +295,10 @@ class HeavyTail(_Simulated1D):
 
     name = "regression/heavy_tail"
 
-    def __init__(self, n_train: int = 60, n_test: int = 200, coef: tuple[float, ...] = (1.0, 2.0),
-                 scale: float = 0.2, df: float = 3.0, extrapolation: float = 0.25,
-                 reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.coef = coef
-        self.scale = scale
-        self.df = df
-        self.extrapolation = extrapolation
-        self.reference_params = reference_params
+    n_train: int = 60
+    coef: tuple[float, ...] = (1.0, 2.0)
+    scale: float = 0.2
+    df: float = 3.0
 
     def _check(self) -> None:
         _check_coef(self.coef)
@@ -332,6 +321,7 @@ class HeavyTail(_Simulated1D):
         return NUTS(**self._reference_kwargs(model="student_t", degree=len(self.coef) - 1, df=float(self.df)))
 
 
+@dataclass(kw_only=True, eq=False)
 class ExpDecay(_Simulated1D):
     """A physical measurement model: exponential decay y = A·exp(−t/τ) + c + σ ε, t ~ U(0, t_max).
 
@@ -352,18 +342,12 @@ class ExpDecay(_Simulated1D):
 
     name = "regression/exp_decay"
 
-    def __init__(self, n_train: int = 30, n_test: int = 200, amplitude: float = 2.0, tau: float = 1.5,
-                 offset: float | None = 0.1, noise: float = 0.05, t_max: float = 4.0,
-                 extrapolation: float = 0.25, reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.amplitude = amplitude
-        self.tau = tau
-        self.offset = offset
-        self.noise = noise
-        self.t_max = t_max
-        self.extrapolation = extrapolation
-        self.reference_params = reference_params
+    n_train: int = 30
+    amplitude: float = 2.0
+    tau: float = 1.5
+    offset: float | None = 0.1
+    noise: float = 0.05
+    t_max: float = 4.0
 
     def _check(self) -> None:
         check_positive(self.amplitude, "amplitude")
@@ -414,6 +398,7 @@ class ExpDecay(_Simulated1D):
         return NUTS(**self._reference_kwargs(model="exp_decay", offset=self.offset is not None))
 
 
+@dataclass(kw_only=True, eq=False)
 class ErrorsInVariables(_Simulated1D):
     """Errors-in-variables regression (Martin & Elster 2022): the inputs are observed with noise.
 
@@ -438,20 +423,16 @@ class ErrorsInVariables(_Simulated1D):
     """
 
     name = "regression/errors_in_variables"
-    extrapolation = 0.0  # the truth depends on the input population: test inputs come from the same one
 
-    def __init__(self, n_train: int = 50, n_test: int = 200, coef: tuple[float, ...] = (0.0, 1.0, 0.0, -0.25),
-                 x_noise: float = 0.2, noise: float = 0.1, x_loc: float = 0.0, x_scale: float = 1.0,
-                 n_nodes: int = 128, reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.coef = coef
-        self.x_noise = x_noise
-        self.noise = noise
-        self.x_loc = x_loc
-        self.x_scale = x_scale
-        self.n_nodes = n_nodes
-        self.reference_params = reference_params
+    n_train: int = 50
+    coef: tuple[float, ...] = (0.0, 1.0, 0.0, -0.25)
+    x_noise: float = 0.2
+    noise: float = 0.1
+    x_loc: float = 0.0
+    x_scale: float = 1.0
+    n_nodes: int = 128
+    # the truth depends on the input population: test inputs come from the same one (not a parameter)
+    extrapolation: float = field(default=0.0, init=False)
 
     def _check(self) -> None:
         _check_coef(self.coef)
@@ -504,6 +485,7 @@ class ErrorsInVariables(_Simulated1D):
         return NUTS(**self._reference_kwargs(model="eiv", degree=len(self.coef) - 1, x_noise=float(self.x_noise)))
 
 
+@dataclass(kw_only=True, eq=False)
 class Diabetes:
     """Real data: disease progression one year after baseline for 442 diabetes patients (Efron et al. 2004).
 
@@ -524,11 +506,9 @@ class Diabetes:
     name = "regression/diabetes"
     n_patients = 442
 
-    def __init__(self, n_train: int = 300, n_test: int = 142,
-                 reference_params: Mapping[str, Any] | None = None) -> None:
-        self.n_train = n_train
-        self.n_test = n_test
-        self.reference_params = reference_params
+    n_train: int = 300
+    n_test: int = 142
+    reference_params: Mapping[str, Any] | None = None
 
     def validate(self) -> None:
         """Raise ValueError / TypeError on a bad configuration, before any work."""
