@@ -193,6 +193,24 @@ def export(
     _console().print(f"{len(store.records())} records -> {path}")
 
 
+@app.command()
+@_bad_input_exits_2
+def cards(
+    db: DbOption = None,
+    out: Annotated[Path, typer.Option("--out", metavar="PATH", help="Output JSON file.")] = Path("results/cards.json"),
+) -> None:
+    """Export the quality card of every model (ICU benchmark) as JSON, each section mapped to TRIPOD+AI."""
+    from trustbench.report.cards import store_cards, write_cards
+    from trustbench.runner.store import Store
+
+    found = store_cards(Store(_existing_db(db, Path("results"))))
+    if not found:
+        raise ValueError("the database holds no quality cards; run a suite with the icu benchmark first "
+                         "(`trustbench run quick`).")
+    path = write_cards(found, out)
+    _console().print(f"{len(found)} quality cards -> {path}")
+
+
 # --------------------------------------------------------------------------------------------
 # evaluate
 # --------------------------------------------------------------------------------------------

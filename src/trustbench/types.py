@@ -604,3 +604,6 @@ class Benchmark:
     protocol: str
     presets: Mapping[str, Mapping[str, Any]]
     description: str = ""
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Metadata (``higher_is_better``, ``ideal``, ``description``) of metrics the protocol reports that
+    are not in the metric registry (the report reads it)."""

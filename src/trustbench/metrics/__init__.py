@@ -3,7 +3,8 @@
 Families: :mod:`~trustbench.metrics.scores` (point errors and proper scoring rules),
 :mod:`~trustbench.metrics.calibration` (PIT, coverage, ENCE, sharpness),
 :mod:`~trustbench.metrics.distances` (W1, Gaussian KL), :mod:`~trustbench.metrics.bootstrap`
-(percentile-bootstrap CIs) and :mod:`~trustbench.metrics.predictive` (scoring of predictive
+(percentile-bootstrap CIs), :mod:`~trustbench.metrics.classification` (discrimination,
+calibration, decision curves, fairness gaps, conformal sets, treatment effects) and :mod:`~trustbench.metrics.predictive` (scoring of predictive
 distributions: the metric specs a predictive cell reports). Importing this package loads numpy
 and the trustbench core only; scipy.special is imported by the functions that use it.
 """
@@ -16,6 +17,31 @@ from trustbench.metrics.calibration import (
     pit_calibration_error,
     pit_histogram,
     sharpness,
+)
+from trustbench.metrics.classification import (
+    aurc,
+    auroc,
+    auprc,
+    ate_error,
+    brier,
+    calibration_curve,
+    calibration_intercept,
+    calibration_intercept_slope,
+    calibration_slope,
+    cluster_bootstrap_ci,
+    decision_curve,
+    ece,
+    equalized_odds_difference,
+    log_loss,
+    max_gap,
+    net_benefit,
+    pehe,
+    risk_coverage_curve,
+    set_coverage,
+    set_size,
+    subgroup_metric,
+    true_risk_ece,
+    true_risk_mae,
 )
 from trustbench.metrics.distances import gaussian_kl, wasserstein_1d, wasserstein_quantiles
 from trustbench.metrics.predictive import (
@@ -69,4 +95,8 @@ __all__ = [
     "RMSE", "MAE", "NLL", "CRPS", "COVERAGE_90", "WIDTH_90", "INTERVAL_SCORE_90", "COVERAGE_ERROR",
     "PIT_CALIBRATION_ERROR", "ENCE", "SHARPNESS", "GUM_COVERAGE", "TRUTH_W1", "TRUTH_KL",
     "REFERENCE_W1", "REFERENCE_KL",
+    "auroc", "auprc", "brier", "log_loss", "ece", "calibration_curve", "calibration_intercept_slope",
+    "calibration_slope", "calibration_intercept", "true_risk_ece", "true_risk_mae", "net_benefit",
+    "decision_curve", "subgroup_metric", "max_gap", "equalized_odds_difference", "set_coverage",
+    "set_size", "pehe", "ate_error", "risk_coverage_curve", "aurc", "cluster_bootstrap_ci",
 ]

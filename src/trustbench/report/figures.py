@@ -296,3 +296,48 @@ def gap_figure(panels: Sequence[dict[str, Any]], metric: str, salt: str, max_col
         fig.supxlabel(_label(metric) + " (smaller = closer to the reference)", fontsize=7.5, y=0.01)
 
     return _render(draw, salt)
+
+
+def card_figure(card: dict[str, Any], color: str, salt: str) -> str | None:
+    """The curves of one quality card, a panel each when present: the calibration curve (observed
+    rate, and the true risk on synthetic data, against the predicted probability), the decision curve
+    (net benefit of the model, of treating all and of treating none; Vickers & Elkin 2006) and the
+    risk-coverage curve of selective prediction (Geifman & El-Yaniv 2017)."""
+    cal, dec, sel = card.get("calibration"), card.get("decision"), (card.get("uncertainty") or {}).get("selective")
+    true = card.get("true_calibration")
+    n = sum(x is not None for x in (cal, dec, sel))
+    if not n:
+        return None
+
+    def draw(fig):
+        axes = iter(_panels(fig, n, 3, panel=(2.2, 2.0), left=0.55, top=0.3))
+        if cal is not None:
+            ax = next(axes)
+            top = max(1e-3, max(cal["prob_pred"] + cal["prob_true"] + (true["true_risk"] if true else [])))
+            ax.plot([0, top], [0, top], color="#9ca3af", linestyle="--", linewidth=0.9)
+            ax.plot(cal["prob_pred"], cal["prob_true"], color=color, marker="o", markersize=2.5, linewidth=1.0,
+                    label="observed rate")
+            if true:
+                ax.plot(true["prob_pred"], true["true_risk"], color="#111827", marker="s", markersize=2.2,
+                        linewidth=0.9, linestyle=":", label="true risk")
+                ax.legend(loc="upper left", fontsize=6.5, frameon=False)
+            ax.set(xlim=(0, top * 1.05), ylim=(0, top * 1.05), xlabel="predicted probability", ylabel="observed")
+            ax.set_title("calibration (equal-mass bins)")
+        if dec is not None:
+            ax = next(axes)
+            t = np.asarray(dec["thresholds"], float)
+            model = np.asarray(dec["model"], float)
+            ax.plot(t, model, color=color, linewidth=1.1, label="model")
+            ax.plot(t, dec["treat_all"], color="#6b7280", linewidth=0.9, linestyle="--", label="treat all")
+            ax.axhline(0.0, color="#111827", linewidth=0.8, label="treat none")
+            ax.set_ylim(min(-0.02, float(np.nanmin(model)) - 0.01), max(0.02, float(np.nanmax(model)) * 1.15 + 0.005))
+            ax.set(xlabel="risk threshold", ylabel="net benefit")
+            ax.legend(loc="upper right", fontsize=6.5, frameon=False)
+            ax.set_title("decision curve")
+        if sel is not None:
+            ax = next(axes)
+            ax.plot(sel["coverage"], sel["risk"], color=color, linewidth=1.1)
+            ax.set(xlim=(0, 1), xlabel="coverage (fraction not abstained)", ylabel="error rate")
+            ax.set_title("selective prediction")
+
+    return _render(draw, salt)

@@ -32,10 +32,11 @@ __all__ = ["build_report", "write_report", "MetricInfo", "metric_info", "fmt", "
 logger = logging.getLogger("trustbench")
 
 KEY_METRICS = ("crps", "nll", "rmse", "coverage_90", "width_90", "pit_calibration_error",
-               "reference_w1", "truth_w1")
+               "reference_w1", "truth_w1", "auroc", "auprc", "brier", "ece", "cal_slope", "true_risk_mae",
+               "truth_mae", "pehe", "ate_error")
 """Leaderboard columns, in this order, when present; the other metrics go to a folded table."""
 GAP_METRICS = ("reference_w1", "reference_kl")
-SEVERITY_METRICS = (("crps", "nll", "rmse", "mae"), ("coverage_90",))
+SEVERITY_METRICS = (("crps", "nll", "rmse", "mae", "auroc", "pehe"), ("coverage_90", "ece"))
 """Severity figures: the first present metric of each group."""
 RHAT_MAX, ESS_MIN = 1.01, 400.0
 ERROR_LINES = 30
@@ -506,8 +507,9 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
     _check_frame(cells, "cells", CELL_COLUMNS)
     _check_frame(artifacts, "artifacts", ARTIFACT_COLUMNS)
     benchmarks_meta = benchmarks_meta or {}
-    metrics_meta = metrics_meta or {}
-    infos = {m: metric_info(m, metrics_meta.get(m)) for m in dict.fromkeys(records["metric"].astype(str))}
+    metrics_meta = {**{k: v for meta in benchmarks_meta.values() for k, v in (_field(meta, "metrics", None) or {}).items()},
+                    **(metrics_meta or {})}
+    infos = {m: metric_info(m, metrics_meta.get(_SUBGROUP.sub(r"\g<metric>", m))) for m in dict.fromkeys(records["metric"].astype(str))}
     slug = _slugger()
 
     benches = []
@@ -526,7 +528,8 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
             if r.empty and a.empty:
                 continue
             tid = slug(bench, task)
-            board, rest, seeds = _leaderboards(r[r["perturbation"] == "none"], infos)
+            plain = r[~r["metric"].astype(str).str.contains("[", regex=False)]  # subgroup metrics go to the cards
+            board, rest, seeds = _leaderboards(plain[plain["perturbation"] == "none"], infos)
             figs = _figures(r, a, methods, colors, tid)
             task_views.append({
                 "name": task, "id": tid, "board": board, "rest": rest, "seeds": seeds,
@@ -544,6 +547,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
             "gap": [{**g, "figure": Markup(g["figure"])} for g in _gap(rec, infos, tasks, methods, colors, bid)],
             "gap_id": slug(bench, "reference-gap"),
             "tasks": task_views,
+            "cards": _card_views(rec, art, infos, colors, slug, bench),
             "failed": [{"task": str(f.task), "method": str(f.method), "seed": f.seed,
                         "headline": _headline(_text(f.error)), "text": _clip_lines(_text(f.error))}
                        for f in failed.itertuples()],
@@ -560,7 +564,8 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
 
 
 def write_report(db: str | Path | None = None, out_dir: str | Path = "results") -> Path:
-    """Read the store at ``db`` and write ``<out_dir>/report/index.html``; return its path.
+    """Read the store at ``db`` and write ``<out_dir>/report/index.html`` (and ``cards.json`` beside it
+    when the store holds quality cards); return the page's path.
 
     ``db`` is a SQLAlchemy URL (``sqlite:///results/trustbench.sqlite``, ``postgresql+psycopg://...``)
     or a SQLite file path; None means ``<out_dir>/trustbench.sqlite``, where ``run_suite`` puts it.
@@ -575,4 +580,104 @@ def write_report(db: str | Path | None = None, out_dir: str | Path = "results") 
     path = out_dir / "report" / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
+    from trustbench.report.cards import store_cards, write_cards
+
+    cards = store_cards(store)
+    if cards:
+        write_cards(cards, path.parent / "cards.json")
     return path
+
+
+# --------------------------------------------------------------------------------------------
+# quality cards
+# --------------------------------------------------------------------------------------------
+
+_SUBGROUP = re.compile(r"^(?P<metric>[^\[]+)\[(?P<group>[^=\]]+)(?:=(?P<value>[^\]]*))?\]$")
+
+
+def _ci_text(low: float, high: float) -> str:
+    return f"[{fmt(low)}, {fmt(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
+def _value_rows(rows: list[dict], infos: dict[str, MetricInfo]) -> list[dict]:
+    return [{"metric": r["metric"], "value": fmt(r["value"]), "ci": _ci_text(r["ci_low"], r["ci_high"]),
+             "direction": infos[r["metric"]].direction if r["metric"] in infos else "",
+             "title": infos[r["metric"]].description if r["metric"] in infos else ""} for r in rows]
+
+
+def _subgroup_table(rows: list[dict]) -> dict | None:
+    """``metric[group=value]`` rows pivoted to (group, value) × metric, and ``metric[group]`` gaps."""
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    metrics: list[str] = []
+    gaps = []
+    for r in rows:
+        m = _SUBGROUP.match(r["metric"])
+        if not m:
+            continue
+        text = f"{fmt(r['value'])} {_ci_text(r['ci_low'], r['ci_high'])}".strip()
+        if m["value"] is None:
+            gaps.append({"metric": m["metric"], "group": m["group"], "value": fmt(r["value"]),
+                         "ci": _ci_text(r["ci_low"], r["ci_high"])})
+            continue
+        cells.setdefault((m["group"], m["value"]), {})[m["metric"]] = text
+        metrics.append(m["metric"])
+    if not cells:
+        return None
+    metrics = list(dict.fromkeys(metrics))
+    return {"metrics": metrics, "gaps": gaps,
+            "rows": [{"group": g, "value": v, "cells": [c.get(k, "–") for k in metrics]} for (g, v), c in cells.items()]}
+
+
+def _pivot(rows: list[dict], key: str) -> dict | None:
+    if not rows:
+        return None
+    metrics = list(dict.fromkeys(r["metric"] for r in rows))
+    table: dict[str, dict[str, str]] = {}
+    for r in rows:
+        table.setdefault(r[key], {})[r["metric"]] = f"{fmt(r['value'])} {_ci_text(r['ci_low'], r['ci_high'])}".strip()
+    return {"metrics": metrics, "rows": [{"name": k, "cells": [v.get(m, "–") for m in metrics]} for k, v in table.items()]}
+
+
+def _card_views(rec, art, infos: dict[str, MetricInfo], colors: dict[str, str], slug, bench: str) -> list[dict]:
+    """Rendered quality cards of one benchmark (empty when its protocol stores no ``card`` artifact)."""
+    from markupsafe import Markup
+
+    from trustbench.report import figures as F
+    from trustbench.report.cards import build_cards
+
+    views = []
+    for card in build_cards(rec, art):
+        cid = slug(bench, "card", card["task"], card["method"])
+        color = colors.get(card["method"], PALETTE[0])
+        curves = F.card_figure(card, color, cid)
+        robust = None
+        by_metric: dict[str, list[dict]] = {}
+        for r in card["robustness"]:
+            by_metric.setdefault(r["metric"], []).append(r)
+        if by_metric:
+            metric, rows = next(iter(by_metric.items()))
+            clean = [r for r in rows if r["perturbation"] == "none"]
+            panels = []
+            for pert in dict.fromkeys(r["perturbation"] for r in rows if r["perturbation"] != "none"):
+                pts = sorted(clean + [r for r in rows if r["perturbation"] == pert], key=lambda r: r["severity"])
+                panels.append({"title": pert, "series": [{
+                    "label": card["method"], "color": color, "severity": [r["severity"] for r in pts],
+                    "value": [r["value"] for r in pts], "low": [r["ci_low"] for r in pts], "high": [r["ci_high"] for r in pts]}]})
+            if panels:
+                robust = {"metric": metric, "svg": Markup(F.severity_figure(panels, metric, cid + "-rob"))}
+        data = [{"split": k, **{f: fmt(v) if isinstance(v, float) else v for f, v in d.items()}}
+                for k, d in card["data"].items()]
+        views.append({
+            "id": cid, "task": card["task"], "method": card["method"], "kind": card["kind"],
+            "seeds": ", ".join(map(str, card["seeds"])), "intended_use": card["intended_use"],
+            "data": data, "data_keys": list(dict.fromkeys(k for d in data for k in d if k != "split")),
+            "variables": card["variables"], "synthetic": card["synthetic"],
+            "model": card["model"], "discrimination": _value_rows(card["discrimination"], infos),
+            "curves": Markup(curves) if curves else None, "robustness": robust,
+            "subgroups": _subgroup_table(card["subgroups"]),
+            "uncertainty": _value_rows(card["uncertainty"]["metrics"], infos),
+            "conformal": card["uncertainty"].get("conformal"),
+            "transfer": _pivot(card["transfer"], "task"),
+            "tripod": {s: " · ".join(i["item"] for i in items) for s, items in card["tripod_ai"].items()},
+        })
+    return views

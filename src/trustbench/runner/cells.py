@@ -52,6 +52,13 @@ class Cell:
     metrics: tuple[str, ...] = ()
     n_boot: int = 1000
     depends_on: tuple[str, ...] = ()
+    task_label: str = ""
+    """How records and the report name the task when its registry name is not enough (one task class
+    with several cohorts: ``icu/mortality24/eicu_demo``); empty means ``task.name``."""
+
+    @property
+    def task_name(self) -> str:
+        return self.task_label or self.task.name
 
     def config(self) -> dict[str, Any]:
         """The JSON-able configuration that defines this cell."""

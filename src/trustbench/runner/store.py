@@ -194,7 +194,7 @@ class Store:
                 for table in _PER_CELL:
                     conn.execute(sa.delete(table).where(table.c.cell_key == key))
                 conn.execute(sa.insert(_cells), {
-                    **common, "benchmark": cell.benchmark, "task": cell.task.name, "method": cell.method.label(),
+                    **common, "benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(),
                     "seed": int(cell.seed), "status": "ok" if result.ok else "error", "error": result.error,
                     "seconds": float(result.seconds), "created_at": now, "config": _jsonable(cell.config())})
                 if not result.ok:

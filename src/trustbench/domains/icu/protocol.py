@@ -1,0 +1,150 @@
+"""The ICU protocol: fit on the training stays, calibrate conformal sets on the calibration stays,
+score on the clean test cohort and on every perturbation × severity, and assemble a quality card.
+
+A cell is (task, method, seed). Records carry the task's display label (``icu/mortality24/eicu_demo``,
+``icu/synthetic/aki/A→B``), so transfer tasks appear beside their within-site twins. Subgroup metrics
+are named ``metric[group=value]``; the largest gap and the equalized-odds difference per grouping are
+``auroc_gap[sex]`` and ``eq_odds_diff[sex]``.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from trustbench.runner.cells import Cell, CellResult, Spec
+
+__all__ = ["grid", "run_cell", "make_task", "make_method", "evaluation_sets", "predict_arrays"]
+
+PROTOCOL = "trustbench.domains.icu.protocol"
+
+
+def make_task(spec: Spec):
+    from trustbench.registry import TASKS
+
+    return TASKS.create(spec.name, **spec.params)
+
+
+def make_method(spec: Spec):
+    from trustbench.registry import METHODS
+
+    return METHODS.create(spec.name, **spec.params)
+
+
+def _supports(method, task) -> bool:
+    return method.supports(task) if hasattr(method, "supports") else getattr(task, "endpoint", "") != "effect"
+
+
+def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:
+    """One cell per (task, method, seed) the method supports (effect learners only on effect tasks)."""
+    from trustbench.protocols.predictive import _entry_field, as_spec
+
+    perturbations = tuple(as_spec(p) for p in _entry_field(entry, "perturbations", ()) or ())
+    n_boot = int(_entry_field(entry, "n_boot", 1000))
+    methods = [as_spec(m) for m in _entry_field(entry, "methods", ())]
+    cells = []
+    for task_spec in (as_spec(t) for t in _entry_field(entry, "tasks", ())):
+        task = make_task(task_spec)
+        for method_spec in methods:
+            if not _supports(make_method(method_spec), task):
+                continue
+            for seed in seeds:
+                cells.append(Cell(suite=suite, benchmark=benchmark, protocol=PROTOCOL, task=task_spec,
+                                  method=method_spec, seed=int(seed), perturbations=perturbations, n_boot=n_boot,
+                                  task_label=task.label))
+    return cells
+
+
+def _rng(seed: int, name: str, severity: float) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(name.encode()), int(round(severity * 1e6))])
+
+
+def evaluation_sets(split, perturbations, seed: int) -> list[tuple[str, float, Any]]:
+    """(perturbation, severity, cohort): the clean test cohort and each perturbed one, the same in
+    every cell of a task and seed."""
+    from trustbench.registry import PERTURBATIONS
+
+    sets = [("none", 0.0, split.test)]
+    for spec in perturbations:
+        fn = PERTURBATIONS.load(spec.name)
+        for severity in spec.params.get("severities", getattr(fn, "severities", ())):
+            cohort = fn(split.test, float(severity), _rng(seed, spec.name, severity), train=split.train)
+            sets.append((spec.name, float(severity), cohort))
+    return sets
+
+
+def predict_arrays(method, cohort, kind: str) -> dict[str, np.ndarray]:
+    """The method's prediction on ``cohort`` as row arrays: ``p`` (binary), ``mean``/``std``/``lo``/``hi``
+    (regression) or ``ite_hat`` (effect)."""
+    pred = method.predict(cohort)
+    n = len(cohort.outc)
+    if kind == "effect":
+        return {"ite_hat": _rows(pred, n, "ITE")}
+    if kind == "binary":
+        p = _rows(pred, n, "probabilities")
+        if ((p < 0) | (p > 1)).any():
+            raise ValueError(f"{type(method).__name__}.predict returned probabilities outside [0, 1].")
+        return {"p": p}
+    mean, std = np.asarray(pred.mean(), float), np.asarray(pred.std(), float)
+    lo, hi = pred.interval(0.9)
+    return {"mean": _rows(mean, n, "means"), "std": std, "lo": np.asarray(lo, float), "hi": np.asarray(hi, float)}
+
+
+def _rows(values, n: int, what: str) -> np.ndarray:
+    values = np.asarray(values, dtype=float).reshape(-1)
+    if values.shape != (n,) or not np.isfinite(values).all():
+        raise ValueError(f"the method returned {values.shape[0]} {what} (finite: {np.isfinite(values).all()}); "
+                         f"expected {n} finite values, one per outcome row.")
+    return values
+
+
+def _truth_arrays(cohort, kind: str) -> dict[str, np.ndarray]:
+    t = cohort.truth
+    if t is None:
+        return {}
+    if kind == "effect":
+        return {"ite": t["ite"].to_numpy(float)}
+    if kind == "binary" and "p_true" in t:
+        return {"p_true": t["p_true"].to_numpy(float)}
+    if kind == "regression" and "mu_true" in t:
+        return {"mu_true": t["mu_true"].to_numpy(float)}
+    return {}
+
+
+def task_kind(task, cohort) -> str:
+    return "effect" if getattr(task, "endpoint", "") == "effect" else cohort.kind
+
+
+def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
+    """Fit once; calibrate conformal sets; score clean and perturbed test cohorts; build the card."""
+    from trustbench.domains.icu import card as C
+    from trustbench.domains.icu import evaluation as E
+    from trustbench.domains.icu.cohort import subgroups
+
+    start = time.perf_counter()
+    task, method = make_task(cell.task), make_method(cell.method)
+    split = task.make(cell.seed)
+    kind = task_kind(task, split.train)
+    sets = evaluation_sets(split, cell.perturbations, cell.seed)
+
+    method.fit(split.train, seed=cell.seed)
+    conformal = C.fit_conformal(method, split.cal, kind) if kind != "effect" else None
+    base = {"benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(), "seed": cell.seed}
+    records: list[dict[str, Any]] = []
+    artifacts: dict[str, Any] = {}
+    for pert, severity, cohort in sets:
+        arrays = {"y": cohort.y, **predict_arrays(method, cohort, kind), **_truth_arrays(cohort, kind)}
+        if conformal is not None:
+            arrays.update(conformal.apply(arrays))
+        defs = C.metric_defs(kind, arrays)
+        rows = E.score_rows(defs, arrays, cohort.row_stays, n_boot=cell.n_boot, seed=cell.seed)
+        if pert == "none":
+            groups = subgroups(cohort)
+            rows += C.subgroup_rows(defs, arrays, cohort, groups, conformal, n_boot=cell.n_boot, seed=cell.seed)
+            artifacts["card"] = C.card_artifact(task, split, kind, arrays, groups, conformal, method)
+        records += [{**base, "perturbation": pert, "severity": severity, **row} for row in rows]
+    return CellResult(key=cell.key, records=records, artifacts=artifacts, seconds=time.perf_counter() - start)
