@@ -480,3 +480,35 @@ def test_bad_input_names_the_parameter(call, match):
 def test_bad_types_name_the_parameter(call, match):
     with pytest.raises(TypeError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "metric, kwargs",
+    [
+        (ece, {"n_bins": 10, "strategy": "uniform"}),
+        (calibration_intercept, {}),
+        (calibration_slope, {}),
+        (net_benefit, {"threshold": 0.2}),
+        (aurc, {}),
+        (aurc, {"loss": "brier"}),
+    ],
+)
+@pytest.mark.parametrize("ties", [False, True])
+def test_weighted_forms_equal_the_metric_on_repeated_rows(metric, kwargs, ties):
+    """The vectorised bootstrap path of each metric: integer weights = the rows repeated."""
+    y, p, _ = sample(120, 22, ties=ties)
+    order, f = metric.weighted(y, p, **kwargs)
+    w = np.random.default_rng(1).integers(0, 4, (6, 120)).astype(float)
+    got = f(w)
+    for r in range(len(w)):
+        rows_ = np.repeat(order, w[r].astype(int))
+        assert got[r] == pytest.approx(metric(y[rows_], p[rows_], **kwargs), abs=1e-9)
+
+
+def test_true_risk_ece_weighted_form():
+    y, p, p_true = sample(100, 23)
+    order, f = true_risk_ece.weighted(p_true, p)
+    w = np.random.default_rng(2).integers(0, 3, (4, 100)).astype(float)
+    want = [true_risk_ece(p_true[np.repeat(order, r.astype(int))], p[np.repeat(order, r.astype(int))]) for r in w]
+    np.testing.assert_allclose(f(w), want, atol=1e-12)
+    assert ece.weighted(y, p, strategy="quantile") is None  # equal-mass edges move: per-replicate call

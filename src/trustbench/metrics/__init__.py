@@ -9,7 +9,7 @@ distributions: the metric specs a predictive cell reports). Importing this packa
 and the trustbench core only; scipy.special is imported by the functions that use it.
 """
 
-from trustbench.metrics.bootstrap import CI, bootstrap_ci, mean_metric, paired_bootstrap_ci
+from trustbench.metrics.bootstrap import CI, bind, bootstrap_ci, mean_metric, paired_bootstrap_ci
 from trustbench.metrics.calibration import (
     coverage_curve,
     coverage_error,
@@ -86,7 +86,7 @@ from trustbench.metrics.scores import (
 )
 
 __all__ = [
-    "CI", "bootstrap_ci", "paired_bootstrap_ci", "mean_metric",
+    "CI", "bind", "bootstrap_ci", "paired_bootstrap_ci", "mean_metric",
     "rmse", "mae", "gaussian_nll", "crps_gaussian", "crps_student_t", "crps_samples", "crps_mixture",
     "pinball_loss", "interval_coverage", "interval_width", "interval_score", "mean_score",
     "pit_calibration_error", "coverage_error", "coverage_curve", "pit_histogram", "ence", "sharpness",

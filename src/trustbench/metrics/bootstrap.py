@@ -18,7 +18,7 @@ import numpy as np
 
 from trustbench.validation import check_int, check_level, check_same_length, short_repr
 
-__all__ = ["CI", "mean_metric", "bootstrap_ci", "paired_bootstrap_ci"]
+__all__ = ["CI", "mean_metric", "bind", "bootstrap_ci", "paired_bootstrap_ci"]
 
 _CHUNK_ELEMENTS = 1 << 22  # index-matrix elements per chunk (32 MiB of int64)
 
@@ -46,6 +46,23 @@ def mean_metric(
     metric.pointwise = pointwise
     metric.transform = transform
     return metric
+
+
+def bind(metric: Callable[..., float], **params: Any) -> Callable[..., float]:
+    """``metric`` with keyword parameters fixed, keeping its fast bootstrap forms (``pointwise`` and
+    ``transform`` of :func:`mean_metric`, ``weighted`` of the classification metrics)."""
+    if not params:
+        return metric
+
+    def bound(*arrays: Any) -> float:
+        return metric(*arrays, **params)
+
+    if hasattr(metric, "pointwise"):
+        bound.pointwise = functools.partial(metric.pointwise, **params)
+        bound.transform = metric.transform
+    if hasattr(metric, "weighted"):
+        bound.weighted = functools.partial(metric.weighted, **params)
+    return bound
 
 
 @dataclass(frozen=True)

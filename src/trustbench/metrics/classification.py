@@ -42,6 +42,7 @@ Field CA, Welsh AH (2007). Bootstrapping clustered data. J. R. Stat. Soc. B 69, 
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -326,6 +327,21 @@ def _binned_gap(target: np.ndarray, p: np.ndarray, n_bins: Any, strategy: Any) -
     return float(np.abs(gap).sum() / len(p))  # Σ_b (n_b/n) |mean_b(target) - mean_b(p)|
 
 
+def _binned_gap_weighted(target: np.ndarray, p: np.ndarray, n_bins: Any, strategy: Any):
+    """``(order, f)`` for equal-width bins, which do not move when rows are resampled; ``None`` for
+    equal-mass bins (their edges are quantiles of the resample: the bootstrap calls the metric)."""
+    if strategy != "uniform":
+        return None
+    ids, k = _bin_ids(p, n_bins, strategy)
+    gap_by_bin = np.zeros((len(p), k))
+    gap_by_bin[np.arange(len(p)), ids] = target - p
+
+    def f(ws: np.ndarray) -> np.ndarray:
+        return np.abs(ws @ gap_by_bin).sum(axis=1) / ws.sum(axis=1)
+
+    return np.arange(len(p)), f
+
+
 def ece(y: Any, p: Any, n_bins: int = 10, strategy: str = "uniform") -> float:
     """Expected calibration error Σ_b (n_b / n) |mean_b(y) - mean_b(p)| (Naeini et al. 2015).
 
@@ -333,6 +349,14 @@ def ece(y: Any, p: Any, n_bins: int = 10, strategy: str = "uniform") -> float:
     """
     y, p = _binary(y, p)
     return _binned_gap(y, p, n_bins, strategy)
+
+
+def _ece_weighted(y: Any, p: Any, n_bins: int = 10, strategy: str = "uniform"):
+    y, p = _binary(y, p)
+    return _binned_gap_weighted(y, p, n_bins, strategy)
+
+
+ece.weighted = _ece_weighted
 
 
 def true_risk_ece(p_true: Any, p: Any, n_bins: int = 10, strategy: str = "uniform") -> float:
@@ -344,6 +368,14 @@ def true_risk_ece(p_true: Any, p: Any, n_bins: int = 10, strategy: str = "unifor
     p_true = _probs(p_true, "p_true")
     p = _probs(p, "p", len(p_true))
     return _binned_gap(p_true, p, n_bins, strategy)
+
+
+def _true_risk_ece_weighted(p_true: Any, p: Any, n_bins: int = 10, strategy: str = "uniform"):
+    p_true = _probs(p_true, "p_true")
+    return _binned_gap_weighted(p_true, _probs(p, "p", len(p_true)), n_bins, strategy)
+
+
+true_risk_ece.weighted = _true_risk_ece_weighted
 
 
 @mean_metric
@@ -359,34 +391,50 @@ def _logit(p: np.ndarray) -> np.ndarray:
 
 
 def _logistic_mle(
-    X: np.ndarray, y: np.ndarray, offset: np.ndarray, beta: np.ndarray, max_iter: int = 100
+    X: np.ndarray, y: np.ndarray, offset: np.ndarray, ws: np.ndarray, beta: np.ndarray, max_iter: int = 100
 ) -> np.ndarray:
-    """Unpenalised logistic regression y ~ X β + offset by damped Newton-Raphson (NaN if singular)."""
+    """Unpenalised weighted logistic regressions y ~ X β + offset, one per row of weights ``ws``
+    (c, n), by damped Newton-Raphson, all at once; (c, d) coefficients, NaN where singular."""
+    from scipy.special import expit, log_expit
 
-    def loglik(b: np.ndarray) -> float:
-        eta = X @ b + offset
-        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+    c, d = len(ws), X.shape[1]
+    beta = np.tile(np.asarray(beta, dtype=float), (c, 1))
+    outer = (X[:, :, None] * X[:, None, :]).reshape(len(X), d * d)  # x xᵀ per row, for the Hessians
 
-    ll = loglik(beta)
+    def loglik(b: np.ndarray, w: np.ndarray) -> np.ndarray:
+        eta = b @ X.T + offset
+        return np.einsum("cn,cn->c", w, log_expit(np.where(y == 1, eta, -eta)))
+
+    ll = loglik(beta, ws)
+    active = np.arange(c)
     for _ in range(max_iter):
-        eta = X @ beta + offset
-        mu = np.exp(-np.logaddexp(0.0, -eta))
-        grad = X.T @ (y - mu)
-        hess = X.T @ (X * (mu * (1 - mu))[:, None])
-        try:
-            step = np.linalg.solve(hess, grad)
-        except np.linalg.LinAlgError:
-            return np.full_like(beta, np.nan)
-        if not np.all(np.isfinite(step)):
-            return np.full_like(beta, np.nan)
-        t = 1.0
-        while t > 1e-10:  # step halving keeps the log-likelihood from decreasing
-            new_ll = loglik(beta + t * step)
-            if new_ll >= ll - 1e-12 * abs(ll):
+        w, b = ws[active], beta[active]
+        mu = expit(b @ X.T + offset)
+        grad = (w * (y - mu)) @ X
+        hess = ((w * mu * (1 - mu)) @ outer).reshape(-1, d, d)
+        singular = ~(np.abs(np.linalg.det(hess)) > 1e-300)
+        hess[singular] = np.eye(d)
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        bad = singular | ~np.isfinite(step).all(axis=1)
+        beta[active[bad]] = np.nan
+        step[bad] = 0.0
+        done = np.max(np.abs(step), axis=1) < 1e-10  # converged: take the last tiny step as it is
+        beta[active[done & ~bad]] += step[done & ~bad]
+        go = np.flatnonzero(~done & ~bad)
+        b, w, step = b[go], w[go], step[go]
+        t = np.ones(len(go))
+        new_ll = loglik(b + step, w)
+        ll_go = ll[active[go]]
+        for _ in range(40):  # step halving keeps each log-likelihood from decreasing
+            worse = new_ll < ll_go - 1e-12 * np.abs(ll_go)
+            if not worse.any():
                 break
-            t /= 2
-        beta, ll = beta + t * step, new_ll
-        if np.max(np.abs(t * step)) < 1e-10:
+            t[worse] /= 2
+            new_ll[worse] = loglik(b[worse] + t[worse, None] * step[worse], w[worse])
+        beta[active[go]] = b + t[:, None] * step
+        ll[active[go]] = new_ll
+        active = active[go]
+        if not len(active):
             return beta
     warnings.warn(
         "calibration regression did not converge (are the classes separated by p?); "
@@ -395,6 +443,38 @@ def _logistic_mle(
         stacklevel=3,
     )
     return beta
+
+
+def _calibration_weighted(y: Any, p: Any, which: str):
+    """``(order, f)``: ``f(w)`` fits the calibration ``which`` ('intercept' or 'slope') with row weights."""
+    y, p = _binary(y, p)
+    z = _logit(p)
+    n = len(y)
+    ones = np.ones((n, 1))
+
+    def f(ws: np.ndarray) -> np.ndarray:
+        ws = np.asarray(ws, dtype=float)
+        pos = ws @ y
+        ok = (pos > 0) & (pos < ws.sum(axis=1))  # both classes drawn, else the MLE is infinite
+        if which == "slope":  # and p not constant, else the slope is unidentified
+            used = ws > 0
+            ok &= np.where(used, z, np.inf).min(axis=1) < np.where(used, z, -np.inf).max(axis=1)
+        out = np.full(len(ws), np.nan)
+        if ok.any():
+            out[ok] = _logistic_mle(X, y, offset, ws[ok], start())[:, -1]
+        return out
+
+    if which == "intercept":  # logit(p) as offset, the intercept alone
+        X, offset, beta0 = ones, z, np.zeros(1)
+    else:
+        X, offset, beta0 = np.column_stack([ones, z]), np.zeros(n), np.array([0.0, 1.0])
+
+    @functools.cache
+    def start() -> np.ndarray:  # replicates start from the fit on all rows (or the default if that fails)
+        full = _logistic_mle(X, y, offset, np.ones((1, n)), beta0)[0]
+        return full if np.isfinite(full).all() and 0 < y.sum() < n else beta0
+
+    return np.arange(n), f
 
 
 def calibration_intercept_slope(y: Any, p: Any) -> tuple[float, float]:
@@ -414,37 +494,24 @@ def calibration_intercept_slope(y: Any, p: Any) -> tuple[float, float]:
     -------
     (intercept, slope) : tuple of floats.
     """
-    y, p = _binary(y, p)
-    if y.min() == y.max():
-        return float("nan"), float("nan")
-    z = _logit(p)
-    ones = np.ones((len(y), 1))
-    (intercept,) = _logistic_mle(ones, y, z, np.zeros(1))
-    if z.min() == z.max():
-        return float(intercept), float("nan")
-    _, slope = _logistic_mle(np.column_stack([ones, z]), y, np.zeros(len(y)), np.array([0.0, 1.0]))
-    return float(intercept), float(slope)
+    return calibration_intercept(y, p), calibration_slope(y, p)
 
 
 def calibration_slope(y: Any, p: Any) -> float:
     """Calibration slope (see :func:`calibration_intercept_slope`); 1 is ideal."""
-    y, p = _binary(y, p)
-    if y.min() == y.max():
-        return float("nan")
-    z = _logit(p)
-    if z.min() == z.max():
-        return float("nan")
-    ones = np.ones((len(y), 1))
-    return float(_logistic_mle(np.column_stack([ones, z]), y, np.zeros(len(y)), np.array([0.0, 1.0]))[1])
+    order, f = _calibration_weighted(y, p, "slope")
+    return float(f(np.ones((1, len(order))))[0])
 
 
 def calibration_intercept(y: Any, p: Any) -> float:
     """Calibration-in-the-large: intercept with logit(p) as offset (see
     :func:`calibration_intercept_slope`); 0 is ideal."""
-    y, p = _binary(y, p)
-    if y.min() == y.max():
-        return float("nan")
-    return float(_logistic_mle(np.ones((len(y), 1)), y, _logit(p), np.zeros(1))[0])
+    order, f = _calibration_weighted(y, p, "intercept")
+    return float(f(np.ones((1, len(order))))[0])
+
+
+calibration_slope.weighted = functools.partial(_calibration_weighted, which="slope")
+calibration_intercept.weighted = functools.partial(_calibration_weighted, which="intercept")
 
 
 # ---------------------------------------------------------------------------------------- decisions
@@ -470,6 +537,21 @@ def net_benefit(y: Any, p: Any, threshold: float) -> float:
     y, p = _binary(y, p)
     t = check_level(threshold, "threshold")
     return float(_net_benefits(y, p, np.array([t]))[0])
+
+
+def _net_benefit_weighted(y: Any, p: Any, threshold: float):
+    y, p = _binary(y, p)
+    t = check_level(threshold, "threshold")
+    treated = p >= t
+    gain = np.where(treated, np.where(y == 1, 1.0, -t / (1 - t)), 0.0)  # TP - FP·t/(1-t), per row
+
+    def f(ws: np.ndarray) -> np.ndarray:
+        return (ws @ gain) / ws.sum(axis=1)
+
+    return np.arange(len(y)), f
+
+
+net_benefit.weighted = _net_benefit_weighted
 
 
 def decision_curve(y: Any, p: Any, thresholds: Any) -> dict[str, np.ndarray]:
@@ -630,6 +712,39 @@ def aurc(y: Any, p: Any, loss: str = "error") -> float:
     return float(np.mean(risk_coverage_curve(y, p, loss)["risk"]))
 
 
+def _aurc_weighted(y: Any, p: Any, loss: str = "error"):
+    """``(order, f)``: AURC of rows repeated ``w`` times, in closed form per tie group.
+
+    A tie group g of total weight W and loss L starting after S rows adds, with B the loss before
+    it, Σ_{j=1..W} (B + j·L/W) / (S + j) = B·ΔH + (L/W)·(W - S·ΔH), ΔH = H(S + W) - H(S) (harmonic
+    numbers, by the digamma function), so a replicate costs a few cumulative sums.
+    """
+    from scipy.special import digamma
+
+    y, p = _binary(y, p)
+    check_choice(loss, "loss", ("error", "brier"))
+    per_row = ((p >= 0.5) != (y == 1)).astype(float) if loss == "error" else (p - y) ** 2
+    conf = np.maximum(p, 1 - p)
+    order = np.argsort(-conf, kind="stable")
+    lo = per_row[order]
+    ends = _sorted_ties(conf[order])
+
+    def f(ws: np.ndarray) -> np.ndarray:
+        ws = np.asarray(ws, dtype=float)
+        cum_l, cum_w = _group_cumsums(ws, lo, ends)
+        w_g = np.diff(cum_w, axis=1, prepend=0.0)
+        l_g = np.diff(cum_l, axis=1, prepend=0.0)
+        s_g, b_g = cum_w - w_g, cum_l - l_g
+        dh = digamma(cum_w + 1) - digamma(s_g + 1)
+        mean_loss = np.where(w_g > 0, l_g / np.where(w_g > 0, w_g, 1.0), 0.0)
+        return (b_g * dh + mean_loss * (w_g - s_g * dh)).sum(axis=1) / cum_w[:, -1]
+
+    return order, f
+
+
+aurc.weighted = _aurc_weighted
+
+
 # ------------------------------------------------------------------------------- cluster bootstrap
 
 
@@ -667,8 +782,9 @@ def _cluster_replicate_fn(
         return rep_mean, n_clusters
 
     weighted = getattr(metric, "weighted", None)
-    if weighted is not None:  # row multiplicity = times its cluster was drawn
-        order, f = weighted(*arrs)
+    prepared = weighted(*arrs) if weighted is not None else None
+    if prepared is not None:  # row multiplicity = times its cluster was drawn
+        order, f = prepared
         row_cluster = codes[order]
 
         def rep_weighted(idx: np.ndarray) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Quality cards: one model-card-like section per (task, method), each part mapped to TRIPOD+AI.
 
 A protocol that wants cards stores, per cell, an artifact ``card`` with the measured parts (format:
-docs/architecture.md: ``kind``, ``task``, ``data``, ``model``, ``calibration``, ``decision``,
-``selective``, ``conformal``, ...). :func:`build_cards` joins them with the records — headline
+docs/architecture.md: ``kind``, ``task``, ``data``, ``model``, ``curve``, ``true_risk_curve``,
+``decision``, ``selective``, ``conformal``, ...). :func:`build_cards` joins them with the records — headline
 metrics, subgroup metrics (``metric[group=value]``), metric vs perturbation severity, and the same
 method's results on the transfer tasks of the same cohort (``<task>→<site>``) — into one JSON-able
 card per model. The report renders them; ``trustbench cards`` writes them as JSON.
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TRIPOD_AI", "build_cards", "store_cards", "write_cards"]
+__all__ = ["TRIPOD_AI", "HEADLINE", "build_cards", "store_cards", "write_cards"]
 
 TRIPOD_AI: dict[str, list[tuple[str, str]]] = {
     "data": [("5a", "sources of data"), ("6a", "setting and centres"), ("7", "data preparation"),
@@ -28,6 +28,7 @@ TRIPOD_AI: dict[str, list[tuple[str, str]]] = {
     "model": [("12c", "type of model and model-building steps"), ("13", "handling of class imbalance")],
     "discrimination": [("12e", "performance measures"), ("23a", "performance estimates with confidence intervals")],
     "calibration": [("12e", "calibration measures and plot"), ("23a", "calibration with confidence intervals")],
+    "decision": [("12e", "clinical utility: net benefit and decision curve")],
     "subgroups": [("14", "approaches to model fairness"), ("23a", "performance in key subgroups")],
     "robustness": [("26", "limitations: missing data, measurement error and their effect")],
     "uncertainty": [("12e", "uncertainty measures (conformal sets, selective prediction)"),
@@ -37,10 +38,13 @@ TRIPOD_AI: dict[str, list[tuple[str, str]]] = {
 }
 """Card section -> TRIPOD+AI items (number, what it asks) the section evidences."""
 
-HEADLINE = {"binary": ["auroc", "auprc", "brier", "ece", "ece_mass", "cal_intercept", "cal_slope", "net_benefit",
-                       "true_risk_mae", "true_risk_ece"],
-            "regression": ["mae", "rmse", "nll", "coverage_90", "truth_mae"],
-            "effect": ["pehe", "ate_error"]}
+DISCRIMINATION = {"binary": ["auroc", "auprc", "brier"], "regression": ["mae", "rmse", "nll"],
+                  "effect": ["pehe", "ate_error"]}
+CALIBRATION = {"binary": ["ece", "ece_mass", "cal_intercept", "cal_slope", "true_risk_mae", "true_risk_ece"],
+               "regression": ["coverage_90", "truth_mae"], "effect": []}
+DECISION = {"binary": ["net_benefit"], "regression": [], "effect": []}
+HEADLINE = {k: DISCRIMINATION[k] + CALIBRATION[k] + DECISION[k] for k in DISCRIMINATION}
+"""Metrics of a card's sections; the headline (all three) is also shown for the transfer tasks."""
 ROBUSTNESS = {"binary": ["auroc", "ece"], "regression": ["mae", "coverage_90"], "effect": ["pehe"]}
 UNCERTAINTY = {"binary": ["conformal_coverage", "conformal_set_size", "aurc"], "regression": ["conformal_coverage", "width_90"],
                "effect": []}
@@ -80,6 +84,10 @@ def build_cards(records, artifacts) -> list[dict[str, Any]]:
         clean = rec[rec["perturbation"] == "none"]
         plain = clean[~clean["metric"].str.contains(r"\[", regex=True)]
         sub = clean[clean["metric"].str.contains(r"\[", regex=True)]
+
+        def rows(metrics: list[str], plain=plain) -> list[dict[str, Any]]:
+            return _mean_rows(plain[plain["metric"].isin(metrics)], ["metric"])
+
         base = task.split("→")[0]
         transfer_rec = records[(records["method"] == method) & records["task"].str.startswith(base + "→")
                                & (records["perturbation"] == "none")]
@@ -88,8 +96,10 @@ def build_cards(records, artifacts) -> list[dict[str, Any]]:
             "intended_use": _intended_use(task, kind, first["hourly"]),
             "data": first["data"], "variables": first["variables"], "synthetic": first["synthetic"],
             "model": first["model"],
-            "discrimination": _mean_rows(plain[plain["metric"].isin(HEADLINE[kind])], ["metric"]),
-            "calibration": {k: first[k] for k in ("calibration", "true_calibration", "decision") if k in first},
+            "discrimination": rows(DISCRIMINATION[kind]),
+            "calibration": {"metrics": rows(CALIBRATION[kind]),
+                            **{k: first[k] for k in ("curve", "true_risk_curve") if k in first}},
+            "decision": {"metrics": rows(DECISION[kind]), **({"curve": first["decision"]} if "decision" in first else {})},
             "subgroups": _mean_rows(sub, ["metric"]),
             "robustness": _mean_rows(rec[rec["metric"].isin(ROBUSTNESS[kind])], ["metric", "perturbation", "severity"]),
             "uncertainty": {"metrics": _mean_rows(plain[plain["metric"].isin(UNCERTAINTY[kind])], ["metric"]),

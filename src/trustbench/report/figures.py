@@ -303,8 +303,9 @@ def card_figure(card: dict[str, Any], color: str, salt: str) -> str | None:
     rate, and the true risk on synthetic data, against the predicted probability), the decision curve
     (net benefit of the model, of treating all and of treating none; Vickers & Elkin 2006) and the
     risk-coverage curve of selective prediction (Geifman & El-Yaniv 2017)."""
-    cal, dec, sel = card.get("calibration"), card.get("decision"), (card.get("uncertainty") or {}).get("selective")
-    true = card.get("true_calibration")
+    calibration = card.get("calibration") or {}
+    cal, true = calibration.get("curve"), calibration.get("true_risk_curve")
+    dec, sel = (card.get("decision") or {}).get("curve"), (card.get("uncertainty") or {}).get("selective")
     n = sum(x is not None for x in (cal, dec, sel))
     if not n:
         return None

@@ -67,7 +67,7 @@ BENCHMARK = Benchmark(
                 _synthetic("effect", 2000),
             ],
             "methods": ["logreg", "lightgbm", _GRU_QUICK,
-                        {"name": "recalibrated", "params": {"base": "lightgbm", "how": "isotonic"}},
+                        {"name": "recalibrated", "params": {"base": "lightgbm", "how": "platt"}},
                         "t_learner", "dr_learner"],
             "perturbations": _PERTURBATIONS_QUICK,
             "seeds": [0],

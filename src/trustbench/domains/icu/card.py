@@ -168,11 +168,11 @@ def card_artifact(task, split, kind: str, arrays: dict[str, np.ndarray], groups,
     if kind == "binary":
         y, p = arrays["y"], arrays["p"]
         curve = C.calibration_curve(y, p, n_bins=10, strategy="quantile")
-        card["calibration"] = {k: [float(v) for v in np.asarray(curve[k])] for k in ("prob_pred", "prob_true", "count")}
+        card["curve"] = {k: [float(v) for v in np.asarray(curve[k])] for k in ("prob_pred", "prob_true", "count")}
         if "p_true" in arrays:
             order = np.argsort(p, kind="stable")
             bins = np.array_split(order, 10)
-            card["true_calibration"] = {"prob_pred": [float(p[b].mean()) for b in bins if len(b)],
+            card["true_risk_curve"] = {"prob_pred": [float(p[b].mean()) for b in bins if len(b)],
                                         "true_risk": [float(arrays["p_true"][b].mean()) for b in bins if len(b)]}
         thresholds = np.round(np.arange(0.02, 0.51, 0.02), 2)
         dc = C.decision_curve(y, p, thresholds)

@@ -28,6 +28,14 @@ KEYS = ("stay_id", "time")
 STATIC_NUMERIC = ("age", "height", "weight")
 
 
+def label_kind(y: np.ndarray) -> str:
+    """``"binary"`` when the labels are 0/1 (or bool), else ``"regression"``."""
+    if y.dtype == bool:
+        return "binary"
+    values = np.unique(y[~np.isnan(y.astype(float))])
+    return "binary" if np.isin(values, (0, 1)).all() else "regression"
+
+
 @dataclass(frozen=True)
 class Cohort:
     """A YAIB-format cohort: ``dyn``, ``sta`` and ``outc`` pandas frames, plus optional ``truth``.
@@ -57,11 +65,7 @@ class Cohort:
     @property
     def kind(self) -> str:
         """``"binary"`` when the labels are 0/1 (or bool), else ``"regression"``."""
-        y = self.outc["label"].to_numpy()
-        if y.dtype == bool:
-            return "binary"
-        values = np.unique(y[~np.isnan(y.astype(float))])
-        return "binary" if np.isin(values, (0, 1)).all() else "regression"
+        return label_kind(self.outc["label"].to_numpy())
 
     @property
     def stays(self) -> np.ndarray:

@@ -13,7 +13,7 @@ Hourly rows of one stay are dependent, so confidence intervals resample **stays*
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,72 +29,76 @@ ALPHA = 0.1
 
 @dataclass(frozen=True)
 class MetricDef:
-    """A record metric: its function of the row arrays, its direction and what it means."""
+    """A record metric: ``metric(*arrays[args], **params)``, its direction and what it means."""
 
     name: str
-    fn: Callable[..., float]
+    metric: Callable[..., float]
+    args: tuple[str, ...]
     higher_is_better: bool | None
     ideal: float | None
     description: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def bound(self) -> Callable[..., float]:
+        """The metric with its parameters fixed, keeping its fast bootstrap forms."""
+        from trustbench.metrics.bootstrap import bind
+
+        return bind(self.metric, **self.params)
 
 
-def _m(name, fn, hib, ideal, description) -> MetricDef:
-    return MetricDef(name, fn, hib, ideal, description)
+def _defs(*specs) -> tuple[MetricDef, ...]:
+    """MetricDefs from (name, function name in trustbench.metrics, args, hib, ideal, description[, params])."""
+    import trustbench.metrics as M
+
+    return tuple(MetricDef(name, getattr(M, fn), tuple(args.split()), hib, ideal, desc, *extra)
+                 for name, fn, args, hib, ideal, desc, *extra in specs)
 
 
-def _cm():
-    from trustbench.metrics import classification as C
-
-    return C
-
-
-# each fn takes a dict of row arrays ("y", "p", "p_true", "sets", "mean", "std", "mu_true", "ite", "ite_hat")
-BINARY = (
-    _m("auroc", lambda a: _cm().auroc(a["y"], a["p"]), True, 1.0, "area under the ROC curve"),
-    _m("auprc", lambda a: _cm().auprc(a["y"], a["p"]), True, 1.0, "average precision (area under the PR curve)"),
-    _m("brier", lambda a: _cm().brier(a["y"], a["p"]), False, 0.0, "Brier score, mean (p - y)²"),
-    _m("ece", lambda a: _cm().ece(a["y"], a["p"], n_bins=10, strategy="uniform"), False, 0.0,
-       "expected calibration error, 10 equal-width bins"),
-    _m("ece_mass", lambda a: _cm().ece(a["y"], a["p"], n_bins=10, strategy="quantile"), False, 0.0,
-       "expected calibration error, 10 equal-mass bins"),
-    _m("cal_intercept", lambda a: _cm().calibration_intercept(a["y"], a["p"]), None, 0.0,
-       "calibration-in-the-large: intercept of logit(y) on the offset logit(p) (ideal 0)"),
-    _m("cal_slope", lambda a: _cm().calibration_slope(a["y"], a["p"]), None, 1.0,
-       "calibration slope: coefficient of logit(p) (ideal 1; < 1 = overfitted, too extreme)"),
-    _m("net_benefit", lambda a: _cm().net_benefit(a["y"], a["p"], DECISION_THRESHOLD), True, None,
-       f"net benefit of treating when p >= {DECISION_THRESHOLD:g} (Vickers & Elkin 2006)"),
-    _m("aurc", lambda a: _cm().aurc(a["y"], a["p"]), False, 0.0,
-       "area under the risk-coverage curve of selective prediction (abstaining on the least confident)"),
-    _m("conformal_coverage", lambda a: _cm().set_coverage(a["y"], a["sets"]), None, 1 - ALPHA,
-       f"coverage of split-conformal prediction sets at nominal {1 - ALPHA:g}"),
-    _m("conformal_set_size", lambda a: _cm().set_size(a["sets"]), False, 1.0,
-       "mean size of the conformal prediction sets (1 = decisive, 2 = abstains)"),
+# arrays: "y", "p", "p_true", "sets", "mean", "std", "lo", "hi", "clo", "chi", "mu_true", "ite", "ite_hat"
+BINARY = _defs(
+    ("auroc", "auroc", "y p", True, 1.0, "area under the ROC curve"),
+    ("auprc", "auprc", "y p", True, 1.0, "average precision (area under the PR curve)"),
+    ("brier", "brier", "y p", False, 0.0, "Brier score, mean (p - y)²"),
+    ("ece", "ece", "y p", False, 0.0, "expected calibration error, 10 equal-width bins",
+     {"n_bins": 10, "strategy": "uniform"}),
+    ("ece_mass", "ece", "y p", False, 0.0, "expected calibration error, 10 equal-mass bins",
+     {"n_bins": 10, "strategy": "quantile"}),
+    ("cal_intercept", "calibration_intercept", "y p", None, 0.0,
+     "calibration-in-the-large: intercept of logit(y) on the offset logit(p) (ideal 0)"),
+    ("cal_slope", "calibration_slope", "y p", None, 1.0,
+     "calibration slope: coefficient of logit(p) (ideal 1; < 1 = overfitted, too extreme)"),
+    ("net_benefit", "net_benefit", "y p", True, None,
+     f"net benefit of treating when p >= {DECISION_THRESHOLD:g} (Vickers & Elkin 2006)",
+     {"threshold": DECISION_THRESHOLD}),
+    ("aurc", "aurc", "y p", False, 0.0,
+     "area under the risk-coverage curve of selective prediction (abstaining on the least confident)"),
+    ("conformal_coverage", "set_coverage", "y sets", None, 1 - ALPHA,
+     f"coverage of split-conformal prediction sets at nominal {1 - ALPHA:g}"),
+    ("conformal_set_size", "set_size", "sets", False, 1.0,
+     "mean size of the conformal prediction sets (1 = decisive, 2 = abstains)"),
 )
-TRUE_RISK = (
-    _m("true_risk_mae", lambda a: _cm().true_risk_mae(a["p_true"], a["p"]), False, 0.0,
-       "mean |p - true risk| (synthetic data: the true probability is known)"),
-    _m("true_risk_ece", lambda a: _cm().true_risk_ece(a["p_true"], a["p"], n_bins=10), False, 0.0,
-       "calibration error against the true risk, 10 bins of p"),
+TRUE_RISK = _defs(
+    ("true_risk_mae", "true_risk_mae", "p_true p", False, 0.0,
+     "mean |p - true risk| (synthetic data: the true probability is known)"),
+    ("true_risk_ece", "true_risk_ece", "p_true p", False, 0.0, "calibration error against the true risk, 10 bins of p",
+     {"n_bins": 10}),
 )
-REGRESSION = (
-    _m("mae", lambda a: float(np.mean(np.abs(a["y"] - a["mean"]))), False, 0.0, "mean absolute error"),
-    _m("rmse", lambda a: float(np.sqrt(np.mean((a["y"] - a["mean"]) ** 2))), False, 0.0, "root mean squared error"),
-    _m("nll", lambda a: float(np.mean(0.5 * np.log(2 * np.pi * a["std"] ** 2) + 0.5 * ((a["y"] - a["mean"]) / a["std"]) ** 2)),
-       False, None, "Gaussian negative log-likelihood"),
-    _m("coverage_90", lambda a: _cm().interval_coverage(a["y"], a["lo"], a["hi"]), None, 0.9,
-       "coverage of the central 90 % predictive interval"),
-    _m("width_90", lambda a: float(np.mean(a["hi"] - a["lo"])), False, 0.0, "mean width of the 90 % interval"),
-    _m("conformal_coverage", lambda a: _cm().interval_coverage(a["y"], a["clo"], a["chi"]), None, 1 - ALPHA,
-       f"coverage of split-conformal intervals (normalised residuals) at nominal {1 - ALPHA:g}"),
+REGRESSION = _defs(
+    ("mae", "mae", "y mean", False, 0.0, "mean absolute error"),
+    ("rmse", "rmse", "y mean", False, 0.0, "root mean squared error"),
+    ("nll", "gaussian_nll", "y mean std", False, None, "Gaussian negative log-likelihood"),
+    ("coverage_90", "interval_coverage", "y lo hi", None, 0.9, "coverage of the central 90 % predictive interval"),
+    ("width_90", "interval_width", "lo hi", False, 0.0, "mean width of the 90 % interval"),
+    ("conformal_coverage", "interval_coverage", "y clo chi", None, 1 - ALPHA,
+     f"coverage of split-conformal intervals (normalised residuals) at nominal {1 - ALPHA:g}"),
 )
-TRUE_MEAN = (
-    _m("truth_mae", lambda a: float(np.mean(np.abs(a["mean"] - a["mu_true"]))), False, 0.0,
-       "mean |predicted mean - true conditional mean| (synthetic data)"),
+TRUE_MEAN = _defs(
+    ("truth_mae", "mae", "mu_true mean", False, 0.0, "mean |predicted mean - true conditional mean| (synthetic data)"),
 )
-EFFECT = (
-    _m("pehe", lambda a: _cm().pehe(a["ite"], a["ite_hat"]), False, 0.0,
-       "precision in estimating heterogeneous effects, RMSE of the ITE (Hill 2011)"),
-    _m("ate_error", lambda a: _cm().ate_error(a["ite"], a["ite_hat"]), False, 0.0, "|estimated ATE - true ATE|"),
+EFFECT = _defs(
+    ("pehe", "pehe", "ite ite_hat", False, 0.0,
+     "precision in estimating heterogeneous effects, RMSE of the ITE (Hill 2011)"),
+    ("ate_error", "ate_error", "ite ite_hat", False, 0.0, "|estimated ATE - true ATE|"),
 )
 SUBGROUP = {"auroc", "brier", "ece", "conformal_coverage", "conformal_set_size", "true_risk_mae", "mae", "coverage_90"}
 """Metrics also reported per subgroup (``auroc[sex=Female]``) on clean test data."""
@@ -117,11 +121,9 @@ def score_rows(defs, arrays: dict[str, np.ndarray], clusters: np.ndarray, *, n_b
     """One record dict (metric, value, ci_low, ci_high, n) per metric, CIs by resampling ``clusters``."""
     from trustbench.metrics.classification import cluster_bootstrap_ci
 
-    keys = sorted(arrays)
     out = []
     for d in defs:
-        fn = (lambda *cols, _d=d: _d.fn(dict(zip(keys, cols))))
-        ci = cluster_bootstrap_ci(fn, *(arrays[k] for k in keys), clusters=clusters, n_boot=n_boot, seed=seed)
+        ci = cluster_bootstrap_ci(d.bound(), *(arrays[k] for k in d.args), clusters=clusters, n_boot=n_boot, seed=seed)
         out.append({"metric": d.name + suffix, "value": float(ci.estimate), "ci_low": float(ci.low),
                     "ci_high": float(ci.high), "n": int(len(clusters))})
     return out

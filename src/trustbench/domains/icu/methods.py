@@ -44,7 +44,7 @@ class Recalibrated:
             raise ValueError(f"holdout must lie in [0.05, 0.5]; got {self.holdout!r}.")
 
     def supports(self, task) -> bool:
-        return getattr(task, "endpoint", "") != "effect"
+        return task.kind == "binary"
 
     def fit(self, cohort, seed: int = 0) -> "Recalibrated":
         from trustbench.domains.icu.cohort import split_stays
@@ -71,7 +71,7 @@ class _EffectLearner:
     _cls = ""
 
     def supports(self, task) -> bool:
-        return getattr(task, "endpoint", "") == "effect"
+        return task.kind == "effect"
 
     def _treatment(self, cohort) -> np.ndarray:
         if "treatment" not in cohort.sta.columns:

@@ -147,14 +147,22 @@ class LightGBM(_Fitted):
       residuals; for a Gaussian E|r| = s sqrt(2/pi), so s(x) = sqrt(pi/2) * mean|r|(x)
       (floored at 1% of the constant s).
 
+    The number of trees is chosen by early stopping: boosting on ``1 - validation`` of the training
+    stays stops when the log-loss (or squared error) on the other stays has not improved for
+    ``early_stopping`` rounds, and the model is refitted on all training stays with that many trees
+    (at most ``n_estimators``). Without it, 300 trees of 31 leaves overfit the demo cohorts (calibration
+    slope 0.14-0.5 on mortality24); ``early_stopping=None`` uses ``n_estimators`` as given.
+
     Parameters follow LightGBM (``n_estimators``, ``learning_rate``, ``num_leaves``,
     ``min_child_samples``); training is single-threaded and deterministic for a seed.
     """
 
-    n_estimators: int = 300
+    n_estimators: int = 1000
     learning_rate: float = 0.05
-    num_leaves: int = 31
+    num_leaves: int = 15
     min_child_samples: int = 20
+    early_stopping: int | None = 30
+    validation: float = 0.2
     class_weight: str | None = "balanced"
     scale: str = "constant"
     n_folds: int = 3
@@ -169,6 +177,9 @@ class LightGBM(_Fitted):
         _check_float(self.learning_rate, "learning_rate")
         check_int(self.num_leaves, "num_leaves", minimum=2)
         check_int(self.min_child_samples, "min_child_samples", minimum=1)
+        if self.early_stopping is not None:
+            check_int(self.early_stopping, "early_stopping", minimum=1)
+        _check_float(self.validation, "validation", maximum=0.5)
         _check_class_weight(self.class_weight)
         check_choice(self.scale, "scale", ("constant", "lgbm"))
         check_int(self.n_folds, "n_folds", minimum=2)
@@ -198,14 +209,16 @@ class LightGBM(_Fitted):
         X = self.preprocessor_.tabular(cohort)[keep]
         y = y[keep]
         params = self._params(seed)
+        groups = cohort.row_stays[keep]
         if kind == "binary":
-            yi = y.astype(int)
+            y = y.astype(int)
             if self.class_weight == "balanced":
-                params["scale_pos_weight"] = float((yi == 0).sum() / (yi == 1).sum())
-            self.model_ = lgb.LGBMClassifier(**params).fit(X, yi)
-        else:
-            self.model_ = lgb.LGBMRegressor(**params).fit(X, y)
-            groups = cohort.row_stays[keep]
+                params["scale_pos_weight"] = float((y == 0).sum() / (y == 1).sum())
+        estimator = lgb.LGBMClassifier if kind == "binary" else lgb.LGBMRegressor
+        params["n_estimators"] = self._n_trees(estimator, X, y, groups, params, seed)
+        self.n_trees_ = params["n_estimators"]
+        self.model_ = estimator(**params).fit(X, y)
+        if kind != "binary":
             oof = self._oof(X, y, groups, params, seed)
             resid = y - oof
             self.scale_ = max(float(np.sqrt(np.mean(resid**2))), 1e-12)
@@ -214,6 +227,23 @@ class LightGBM(_Fitted):
                 self.scale_model_ = lgb.LGBMRegressor(**params).fit(X, np.abs(resid))
         self.kind_ = kind
         return self
+
+    def _n_trees(self, estimator, X, y, groups, params, seed) -> int:
+        """Trees chosen by early stopping on a held-out share of the training stays."""
+        import lightgbm as lgb
+
+        stays = np.unique(groups)
+        if self.early_stopping is None or len(stays) < 10:
+            return int(self.n_estimators)
+        held = np.random.default_rng(seed + 1).permutation(stays)[: max(1, round(float(self.validation) * len(stays)))]
+        val = np.isin(groups, held)
+        if estimator is lgb.LGBMClassifier and (np.unique(y[val]).size < 2 or np.unique(y[~val]).size < 2):
+            return int(self.n_estimators)
+        # the validation loss weighs classes as the training loss does (scale_pos_weight)
+        w = np.where(y[val] == 1, params.get("scale_pos_weight", 1.0), 1.0) if estimator is lgb.LGBMClassifier else None
+        model = estimator(**params).fit(X[~val], y[~val], eval_X=(X[val],), eval_y=(y[val],), eval_sample_weight=[w],
+                                         callbacks=[lgb.early_stopping(int(self.early_stopping), verbose=False)])
+        return max(1, int(model.best_iteration_ or self.n_estimators))
 
     def _oof(self, X, y, groups, params, seed) -> np.ndarray:
         import lightgbm as lgb

@@ -36,7 +36,8 @@ def make_method(spec: Spec):
 
 
 def _supports(method, task) -> bool:
-    return method.supports(task) if hasattr(method, "supports") else getattr(task, "endpoint", "") != "effect"
+    """Methods say which tasks they take (``supports``); plain models take every prediction task."""
+    return method.supports(task) if hasattr(method, "supports") else task.kind != "effect"
 
 
 def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:
@@ -115,10 +116,6 @@ def _truth_arrays(cohort, kind: str) -> dict[str, np.ndarray]:
     return {}
 
 
-def task_kind(task, cohort) -> str:
-    return "effect" if getattr(task, "endpoint", "") == "effect" else cohort.kind
-
-
 def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
     """Fit once; calibrate conformal sets; score clean and perturbed test cohorts; build the card."""
     from trustbench.domains.icu import card as C
@@ -128,7 +125,7 @@ def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
     start = time.perf_counter()
     task, method = make_task(cell.task), make_method(cell.method)
     split = task.make(cell.seed)
-    kind = task_kind(task, split.train)
+    kind = task.kind
     sets = evaluation_sets(split, cell.perturbations, cell.seed)
 
     method.fit(split.train, seed=cell.seed)

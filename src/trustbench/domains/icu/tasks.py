@@ -9,6 +9,7 @@ on one site and tests on every stay of the other.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -101,6 +102,20 @@ class YaibTask:
     def transfer(self) -> bool:
         return self.test_source is not None or self.test_path is not None
 
+    @property
+    def kind(self) -> str:
+        """``binary`` or ``regression``, from the labels of the training cohort's ``outc.parquet``."""
+        import pandas as pd
+
+        from trustbench.domains.icu.cohort import label_kind
+        from trustbench.domains.icu.yaib import demo_path
+
+        folder = Path(self.path if self.path is not None else demo_path(self.cohort, self.source))
+        try:
+            return label_kind(pd.read_parquet(folder / "outc.parquet", columns=["label"])["label"].to_numpy())
+        except (OSError, KeyError, ValueError):  # unreadable: load() raises the full, clear error
+            return self.load("source").kind
+
     def load(self, which: str = "source") -> Cohort:
         from trustbench.domains.icu.yaib import demo_path, load_yaib
 
@@ -122,8 +137,6 @@ class YaibTask:
 
 
 def _short(path: str) -> str:
-    from pathlib import Path
-
     p = Path(path)
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
 
@@ -170,6 +183,11 @@ class SyntheticTask:
     @property
     def transfer(self) -> bool:
         return self.test_site is not None
+
+    @property
+    def kind(self) -> str:
+        """``effect`` (the treatment effect is scored), ``regression`` (kidney function) or ``binary``."""
+        return {"effect": "effect", "kidney_function": "regression"}.get(self.endpoint, "binary")
 
     def make(self, seed: int) -> CohortSplit:
         from trustbench.domains.icu.synthetic import simulate_icu
