@@ -55,13 +55,13 @@ def _say(message: str, style: str, prefix: str = "") -> None:
 
 
 def _bad_input_exits_2(fn: Callable) -> Callable:
-    """Bad input (ValueError / TypeError from validation) becomes one red line and exit code 2."""
+    """Bad input (ValueError / TypeError from validation, a missing file) becomes one red line and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, FileNotFoundError) as err:
             _say(str(err), "red", "error: ")
             raise typer.Exit(2) from None
 
@@ -252,6 +252,7 @@ def evaluate(
 
     Example: `trustbench evaluate --task regression/polynomial --method gp --seed 0 --seed 1`
     """
+    from rich.markup import escape
     from rich.table import Table
 
     from trustbench.runner.api import evaluate as run_evaluate
@@ -262,13 +263,13 @@ def evaluate(
     console = _console()
     console.print(f"task: {task}")
     for name, rows in df.groupby("method", sort=False):
-        console.print(f"method: {name}", style="bold")
+        console.print(f"method: {escape(name)}", style="bold")
         table = Table()
         for col in ("seed", "metric", "value", "95% CI", "n"):
             table.add_column(col, justify="left" if col in ("metric", "95% CI") else "right")
         for row in rows.sort_values(["metric", "seed"]).itertuples():
-            table.add_row(str(row.seed), row.metric, f"{row.value:.4g}", f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
-                          str(row.n))
+            table.add_row(str(row.seed), escape(row.metric), f"{row.value:.4g}",
+                          escape(f"[{row.ci_low:.4g}, {row.ci_high:.4g}]"), str(row.n))
         console.print(table)
 
 

@@ -76,12 +76,16 @@ class YaibTask:
     extra_variables: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        from trustbench.domains.icu.yaib import DEMO_SOURCES, DEMO_TASKS
+        from trustbench.domains.icu.yaib import DEMO_SOURCES, DEMO_TASKS, cohort_folder
 
         if self.path is None:
             check_choice(self.cohort, "cohort", DEMO_TASKS)
             check_choice(self.source, "source", DEMO_SOURCES)
-        if self.test_source is not None:
+        else:
+            cohort_folder(self.path)
+        if self.test_path is not None:
+            cohort_folder(self.test_path)
+        elif self.test_source is not None:
             check_choice(self.test_source, "test_source", DEMO_SOURCES)
         _check_fraction(self.test_size, "test_size")
         _check_fraction(self.cal_size, "cal_size")
@@ -113,7 +117,7 @@ class YaibTask:
         folder = Path(self.path if self.path is not None else demo_path(self.cohort, self.source))
         try:
             return label_kind(pd.read_parquet(folder / "outc.parquet", columns=["label"])["label"].to_numpy())
-        except (OSError, KeyError, ValueError):  # unreadable: load() raises the full, clear error
+        except (OSError, KeyError, ValueError, TypeError):  # unreadable: load() raises the full, clear error
             return self.load("source").kind
 
     def load(self, which: str = "source") -> Cohort:

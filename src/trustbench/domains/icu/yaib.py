@@ -16,7 +16,7 @@ import numpy as np
 
 from trustbench.domains.icu.cohort import Cohort
 
-__all__ = ["load_yaib", "CohortError", "VARIABLES", "DEMO_DIR", "DEMO_TASKS", "DEMO_SOURCES", "demo_path"]
+__all__ = ["load_yaib", "cohort_folder", "CohortError", "VARIABLES", "DEMO_DIR", "DEMO_TASKS", "DEMO_SOURCES", "demo_path"]
 
 DEMO_DIR = Path(__file__).parent / "data" / "yaib-demo"
 DEMO_TASKS = ("mortality24", "aki", "kidney_function", "los")
@@ -177,6 +177,20 @@ def check_cohort_frames(dyn, sta, outc, *, folder: Path | str = "<frames>", extr
                   name=str(folder), site=folder.name, meta={"dropped": empty})
 
 
+def cohort_folder(path) -> Path:
+    """``path`` as a folder holding ``dyn.parquet``, ``sta.parquet`` and ``outc.parquet``, else
+    FileNotFoundError naming what is missing."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"path {str(path)!r} is not a folder; expected a YAIB cohort folder with "
+                                "dyn.parquet, sta.parquet and outc.parquet.")
+    missing = [f"{t}.parquet" for t in ("dyn", "sta", "outc") if not (folder / f"{t}.parquet").is_file()]
+    if missing:
+        raise FileNotFoundError(f"path {str(path)!r} lacks {', '.join(missing)}; a YAIB cohort folder holds "
+                                "dyn.parquet, sta.parquet and outc.parquet.")
+    return folder
+
+
 def load_yaib(path: str | Path, *, extra_variables: Any = (), drop_empty: bool = False) -> Cohort:
     """Load and validate a YAIB cohort folder.
 
@@ -193,10 +207,7 @@ def load_yaib(path: str | Path, *, extra_variables: Any = (), drop_empty: bool =
         Stays without labels are dropped; the task kind (once per stay or hourly, binary or
         regression) follows from ``outc.parquet``.
     """
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise FileNotFoundError(f"path {str(path)!r} is not a folder; expected a YAIB cohort folder with "
-                                "dyn.parquet, sta.parquet and outc.parquet.")
+    folder = cohort_folder(path)
     dyn, sta, outc = (_read(folder, t) for t in ("dyn", "sta", "outc"))
     cohort = check_cohort_frames(dyn, sta, outc, folder=folder, extra_variables=extra_variables, drop_empty=drop_empty)
     from dataclasses import replace
