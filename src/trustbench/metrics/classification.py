@@ -14,11 +14,13 @@ Three kinds of metric are bootstrapped quickly by :func:`cluster_bootstrap_ci`:
 
 * mean-type metrics made by :func:`~trustbench.metrics.bootstrap.mean_metric` (``brier``,
   ``log_loss``, ``set_coverage``, ``pehe``, ...), through per-cluster sums;
-* metrics with a ``weighted`` attribute (``auroc``, ``auprc``): ``metric.weighted(*arrays)``
-  returns ``(order, f)``, a row permutation and ``f(w) -> (c,) values`` for a (c, n) matrix of
-  multiplicities of the rows ``order`` (column j weights row ``order[j]``), equal to the metric
-  on the rows repeated that many times; a replicate is then a few cumulative sums over a
-  presorted matrix, with no re-sort;
+* metrics with a ``weighted`` attribute (``auroc``, ``auprc``, equal-width ``ece`` and
+  ``true_risk_ece``, ``calibration_intercept``/``calibration_slope``, ``net_benefit``):
+  ``metric.weighted(*arrays, **params)`` returns ``(order, f)``, a row permutation and
+  ``f(w) -> (c,) values`` for a (c, n) matrix of multiplicities of the rows ``order`` (column j
+  weights row ``order[j]``), equal to the metric on the rows repeated that many times (or None when
+  no such form applies, e.g. equal-mass bins); a replicate is then a few cumulative sums over a
+  presorted matrix, a matrix product, or one step of a Newton iteration batched over replicates;
 * anything else, through one call per replicate on the concatenated rows.
 
 References
@@ -710,39 +712,6 @@ def aurc(y: Any, p: Any, loss: str = "error") -> float:
     """Area under the risk-coverage curve, the mean risk over coverages k/n, k = 1..n
     (Geifman & El-Yaniv 2017); lower is better. See :func:`risk_coverage_curve`."""
     return float(np.mean(risk_coverage_curve(y, p, loss)["risk"]))
-
-
-def _aurc_weighted(y: Any, p: Any, loss: str = "error"):
-    """``(order, f)``: AURC of rows repeated ``w`` times, in closed form per tie group.
-
-    A tie group g of total weight W and loss L starting after S rows adds, with B the loss before
-    it, Σ_{j=1..W} (B + j·L/W) / (S + j) = B·ΔH + (L/W)·(W - S·ΔH), ΔH = H(S + W) - H(S) (harmonic
-    numbers, by the digamma function), so a replicate costs a few cumulative sums.
-    """
-    from scipy.special import digamma
-
-    y, p = _binary(y, p)
-    check_choice(loss, "loss", ("error", "brier"))
-    per_row = ((p >= 0.5) != (y == 1)).astype(float) if loss == "error" else (p - y) ** 2
-    conf = np.maximum(p, 1 - p)
-    order = np.argsort(-conf, kind="stable")
-    lo = per_row[order]
-    ends = _sorted_ties(conf[order])
-
-    def f(ws: np.ndarray) -> np.ndarray:
-        ws = np.asarray(ws, dtype=float)
-        cum_l, cum_w = _group_cumsums(ws, lo, ends)
-        w_g = np.diff(cum_w, axis=1, prepend=0.0)
-        l_g = np.diff(cum_l, axis=1, prepend=0.0)
-        s_g, b_g = cum_w - w_g, cum_l - l_g
-        dh = digamma(cum_w + 1) - digamma(s_g + 1)
-        mean_loss = np.where(w_g > 0, l_g / np.where(w_g > 0, w_g, 1.0), 0.0)
-        return (b_g * dh + mean_loss * (w_g - s_g * dh)).sum(axis=1) / cum_w[:, -1]
-
-    return order, f
-
-
-aurc.weighted = _aurc_weighted
 
 
 # ------------------------------------------------------------------------------- cluster bootstrap

