@@ -127,6 +127,11 @@ class Preprocessor:
                 "no observed value to normalise with. Drop them, or pass all_missing='drop'."
             )
         self.dropped_ = empty + sempty
+        if self.dropped_:
+            import logging
+
+            logging.getLogger("trustbench").warning(
+                "training cohort %r: dropping variable(s) %s, never observed in its stays.", cohort.name, self.dropped_)
         keep = [i for i, v in enumerate(variables) if v not in empty]
         self.variables_ = [variables[i] for i in keep]
         if not self.variables_:

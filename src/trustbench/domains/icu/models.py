@@ -10,6 +10,8 @@ variables (another split, another site), one prediction per row of ``cohort.outc
 Preprocessing is the one :class:`~trustbench.domains.icu.features.Preprocessor`, fitted on the
 training cohort inside ``fit``. ``LogReg`` and ``LightGBM`` use its tabular summary features,
 ``GRU`` and ``Transformer`` its hourly sequences (causal models read at each prediction hour).
+A variable never observed in the training stays (a rare lab in a small split) is dropped with a
+warning (``all_missing="drop"``); ``all_missing="raise"`` makes it an error instead.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ class LogReg(_Fitted):
     C: float = 0.01
     class_weight: str | None = "balanced"
     max_iter: int = 2000
-    all_missing: str = "raise"
+    all_missing: str = "drop"
 
     def __post_init__(self) -> None:
         self._check_params()
@@ -167,7 +169,7 @@ class LightGBM(_Fitted):
     scale: str = "constant"
     n_folds: int = 3
     n_jobs: int = 1
-    all_missing: str = "raise"
+    all_missing: str = "drop"
 
     def __post_init__(self) -> None:
         self._check_params()
@@ -351,7 +353,7 @@ class _Sequence(_Fitted):
     patience: int = 5
     val_fraction: float = 0.15
     n_threads: int = 1
-    all_missing: str = "raise"
+    all_missing: str = "drop"
 
     _arch = "gru"
 
