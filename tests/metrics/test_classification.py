@@ -436,7 +436,7 @@ def test_degenerate_cluster_bootstrap():
         (lambda: decision_curve([0, 1], [0.1, 0.2], [0.1, 0.0]), "thresholds must lie strictly"),
         (lambda: true_risk_ece([0.1, 1.5], [0.1, 0.2]), "p_true must hold probabilities"),
         (lambda: equalized_odds_difference([0, 1], [0, 0.5], [0, 1]), "yhat must hold binary labels"),
-        (lambda: equalized_odds_difference([0, 1], [0, 1], [0, 1, 1]), "groups must have one value per row"),
+        (lambda: equalized_odds_difference([0, 1], [0, 1], [0, 1, 1]), "groups must have one label per row"),
         (lambda: set_coverage([0, 1], np.ones((2, 3), bool)), "sets must have shape \\(n, 2\\)"),
         (lambda: set_size(np.full((2, 2), 2)), "sets must be boolean"),
         (lambda: pehe([0.0, 1.0], [0.0]), "ite_hat must have one value per row"),
@@ -445,7 +445,7 @@ def test_degenerate_cluster_bootstrap():
         (lambda: cluster_bootstrap_ci(brier, [0, 1], [0.1, 0.2], n_boot=-1), "n_boot must be >= 0"),
         (lambda: cluster_bootstrap_ci(brier, [0, 1], [0.1], n_boot=5), "arrays\\[1\\] must have one row"),
         (lambda: cluster_bootstrap_ci(brier, [0, 1], [0.1, 0.2], level=1.0), "level must lie strictly"),
-        (lambda: subgroup_metric(brier, [0, 1, 1], [0, 1], [0.1, 0.2]), "groups must have one value per row"),
+        (lambda: subgroup_metric(brier, [0, 1, 1], [0, 1], [0.1, 0.2]), "groups must have one label per row"),
     ],
 )
 def test_bad_input_names_the_parameter(call, match):

@@ -122,20 +122,25 @@ def _binary(y: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
     return y, _probs(p, "p", len(y))
 
 
-def _groups(groups: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct group labels and each row's code into them."""
-    if groups is None or isinstance(groups, (str, bytes)):
-        raise TypeError(f"groups must be a 1-D array of group labels; got {short_repr(groups)}.")
-    g = np.asarray(groups)
+def _codes(values: Any, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct labels of a 1-D label array (one per row, no NaN) and each row's code into them."""
+    if values is None or isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D array of labels; got {short_repr(values)}.")
+    g = np.asarray(values)
     if g.ndim != 1:
-        raise ValueError(f"groups must be 1-D; got an array of shape {g.shape}.")
+        raise ValueError(f"{name} must be 1-D; got an array of shape {g.shape}.")
     if len(g) != n:
-        raise ValueError(f"groups must have one value per row ({n}); got {len(g)}.")
+        raise ValueError(f"{name} must have one label per row ({n}); got {len(g)}.")
     if g.dtype.kind == "f" and np.isnan(g).any():
         i = int(np.flatnonzero(np.isnan(g))[0])
-        raise ValueError(f"groups must not contain NaN; got NaN at index {i}.")
+        raise ValueError(f"{name} must not contain NaN; got NaN at index {i}.")
     uniq, codes = np.unique(g, return_inverse=True)
     return uniq, codes.reshape(-1)
+
+
+def _groups(groups: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct group labels and each row's code into them."""
+    return _codes(groups, "groups", n)
 
 
 def _sets(sets: Any, n: int) -> np.ndarray:
@@ -720,18 +725,8 @@ def aurc(y: Any, p: Any, loss: str = "error") -> float:
 def _cluster_codes(clusters: Any, n: int) -> tuple[np.ndarray, int]:
     if clusters is None:
         return np.arange(n), n
-    if isinstance(clusters, (str, bytes)):
-        raise TypeError(f"clusters must be a 1-D array of cluster labels; got {short_repr(clusters)}.")
-    c = np.asarray(clusters)
-    if c.ndim != 1:
-        raise ValueError(f"clusters must be 1-D; got an array of shape {c.shape}.")
-    if len(c) != n:
-        raise ValueError(f"clusters must have one label per row ({n}); got {len(c)}.")
-    if c.dtype.kind == "f" and np.isnan(c).any():
-        i = int(np.flatnonzero(np.isnan(c))[0])
-        raise ValueError(f"clusters must not contain NaN; got NaN at index {i}.")
-    uniq, codes = np.unique(c, return_inverse=True)
-    return codes.reshape(-1), len(uniq)
+    uniq, codes = _codes(clusters, "clusters", n)
+    return codes, len(uniq)
 
 
 def _cluster_replicate_fn(

@@ -66,11 +66,20 @@ def _check_seed(seed) -> int:
 
 
 class _Fitted:
-    """Shared checks of fitted state."""
+    """Shared checks of fitted state, and the training data of the tabular models."""
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "kind_"):
             raise RuntimeError(f"this {type(self).__name__} is not fitted yet; call fit(train_cohort) first.")
+
+    def _tabular_training_data(self, cohort: Cohort, seed) -> tuple[int, np.ndarray, np.ndarray, str, np.ndarray]:
+        """Checked seed, summary features and labels of the labelled rows, the task kind and the row mask;
+        fits ``self.preprocessor_`` on ``cohort``."""
+        self._check_params()
+        seed = _check_seed(seed)
+        y, keep, kind = _labels(cohort)
+        self.preprocessor_ = Preprocessor(all_missing=self.all_missing).fit(cohort)
+        return seed, self.preprocessor_.tabular(cohort)[keep], y[keep], kind, keep
 
 
 # ------------------------------------------------------------------------------- tabular
@@ -107,12 +116,7 @@ class LogReg(_Fitted):
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
 
-        self._check_params()
-        seed = _check_seed(seed)
-        y, keep, kind = _labels(cohort)
-        self.preprocessor_ = Preprocessor(all_missing=self.all_missing).fit(cohort)
-        X = self.preprocessor_.tabular(cohort)[keep]
-        y = y[keep]
+        seed, X, y, kind, keep = self._tabular_training_data(cohort, seed)
         if kind == "binary":
             est = LogisticRegression(
                 C=float(self.C), class_weight=self.class_weight, max_iter=int(self.max_iter), random_state=seed
@@ -204,12 +208,7 @@ class LightGBM(_Fitted):
     def fit(self, cohort: Cohort, seed: int = 0) -> LightGBM:
         import lightgbm as lgb
 
-        self._check_params()
-        seed = _check_seed(seed)
-        y, keep, kind = _labels(cohort)
-        self.preprocessor_ = Preprocessor(all_missing=self.all_missing).fit(cohort)
-        X = self.preprocessor_.tabular(cohort)[keep]
-        y = y[keep]
+        seed, X, y, kind, keep = self._tabular_training_data(cohort, seed)
         params = self._params(seed)
         groups = cohort.row_stays[keep]
         if kind == "binary":
