@@ -311,7 +311,7 @@ def card_figure(card: dict[str, Any], color: str, salt: str) -> str | None:
         return None
 
     def draw(fig):
-        axes = iter(_panels(fig, n, 3, panel=(2.2, 2.0), left=0.55, top=0.3))
+        axes = iter(_panels(fig, n, 3, panel=(2.2, 2.0), left=0.55, top=0.3, wgap=0.7))
         if cal is not None:
             ax = next(axes)
             top = max(1e-3, max(cal["prob_pred"] + cal["prob_true"] + (true["true_risk"] if true else [])))

@@ -68,3 +68,24 @@ def test_synthetic_task_bad_parameters():
         SyntheticTask(endpoint="sepsis")
     with pytest.raises(ValueError, match="n_stays must be >= 100"):
         SyntheticTask(n_stays=10)
+
+
+def test_synthetic_site_of_ones_own_from_a_mapping():
+    """A site configured in a suite file: its case-mix, units and missingness are what the test sees."""
+    from trustbench.runner.config import load_suite
+    from trustbench.runner.grid import expand
+
+    own = {"name": "D", "case_mix": 1.0, "units": {"temp": "F"}, "missingness": "mnar", "prevalence": 0.5}
+    task = SyntheticTask(n_stays=300, test_site=own)
+    split = task.make(0)
+    assert task.label == "icu/synthetic/mortality/A→D" and split.test.site == "D"
+    assert split.train.dyn["temp"].mean() < 40 < split.test.dyn["temp"].mean()  # °C at A, °F at D
+    assert split.test.y.mean() > split.train.y.mean()  # higher severity and prevalence
+    suite = {"name": "s", "seeds": [0], "benchmarks": [{"name": "icu", "methods": ["logreg"],
+             "tasks": [{"name": "icu/synthetic", "params": {"n_stays": 300, "test_site": own}}]}]}
+    (cell,) = expand(load_suite(suite))
+    assert cell.task_label == "icu/synthetic/mortality/A→D"
+    with pytest.raises(TypeError, match="fields of a Site"):
+        SyntheticTask(test_site={"name": "D", "severity": 1})
+    with pytest.raises(ValueError, match="test_site must differ"):
+        SyntheticTask(test_site="A")

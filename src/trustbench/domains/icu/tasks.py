@@ -140,6 +140,22 @@ class YaibTask:
         return _split(source, target, self.test_size, self.cal_size, seed)
 
 
+def _site(value, name: str):
+    """A :class:`Site` from a name in ``SITES`` or a mapping of its fields."""
+    from trustbench.domains.icu.synthetic import SITES, Site
+
+    if isinstance(value, Site):
+        return value
+    if isinstance(value, dict):
+        try:
+            return Site(**value)
+        except TypeError as err:
+            raise TypeError(f"{name}: {err}; the fields of a Site are name, case_mix, offsets, units, sampling, "
+                            "missingness, missing_rate, prevalence, age_mean.") from None
+    check_choice(value, name, SITES)
+    return SITES[value]
+
+
 def _short(path: str) -> str:
     p = Path(path)
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
@@ -154,35 +170,47 @@ class SyntheticTask:
     endpoint : mortality, aki, delirium, kidney_function or effect (treatment effect, ITE known).
     n_stays : stays per site.
     hours : hours simulated per stay (>= 48).
-    site : the training site (``A`` or ``B``); ``test_site`` another one for transfer.
+    site : the training site: a name in ``synthetic.SITES`` (``A``, ``B``, ``C``) or a mapping of
+        :class:`~trustbench.domains.icu.synthetic.Site` fields for a site of one's own, e.g.
+        ``{"name": "D", "case_mix": 1.0, "units": {"temp": "F"}, "missingness": "mnar"}``.
+    test_site : another site (the same forms) to test on: a transfer task.
     """
 
     endpoint: str = "mortality"
     n_stays: int = 2000
     hours: int = 48
-    site: str = "A"
-    test_site: str | None = None
+    site: str | dict = "A"
+    test_site: str | dict | None = None
     test_size: float = 0.3
     cal_size: float = 0.15
 
     def __post_init__(self) -> None:
-        from trustbench.domains.icu.synthetic import ENDPOINTS, SITES
+        from trustbench.domains.icu.synthetic import ENDPOINTS
 
         check_choice(self.endpoint, "endpoint", ENDPOINTS)
         check_int(self.n_stays, "n_stays", minimum=100)
         check_int(self.hours, "hours", minimum=48)
-        check_choice(self.site, "site", SITES)
+        sites = [_site(self.site, "site")]
         if self.test_site is not None:
-            check_choice(self.test_site, "test_site", SITES)
+            sites.append(_site(self.test_site, "test_site"))
+            if sites[0].name == sites[1].name:
+                raise ValueError(f"test_site must differ from site; both are named {sites[0].name!r}.")
         _check_fraction(self.test_size, "test_size")
         _check_fraction(self.cal_size, "cal_size")
 
     name = "icu/synthetic"
 
     @property
+    def sites(self) -> tuple:
+        """The :class:`Site` objects: training site first, then the test site of a transfer task."""
+        given = (self.site,) if self.test_site is None else (self.site, self.test_site)
+        return tuple(_site(s, name) for s, name in zip(given, ("site", "test_site")))
+
+    @property
     def label(self) -> str:
-        head = f"icu/synthetic/{self.endpoint}/{self.site}"
-        return f"{head}→{self.test_site}" if self.test_site else head
+        names = [s.name for s in self.sites]
+        head = f"icu/synthetic/{self.endpoint}/{names[0]}"
+        return f"{head}→{names[1]}" if self.transfer else head
 
     @property
     def transfer(self) -> bool:
@@ -197,9 +225,9 @@ class SyntheticTask:
         from trustbench.domains.icu.synthetic import simulate_icu
 
         seed = check_int(seed, "seed", minimum=0)
-        sites = (self.site,) if self.test_site is None else (self.site, self.test_site)
+        sites = self.sites
         sim = simulate_icu(self.n_stays, hours=self.hours, sites=sites, seed=seed)
-        source = sim.cohort(self.endpoint, site=self.site)
-        target = None if self.test_site is None else sim.cohort(self.endpoint, site=self.test_site)
+        source = sim.cohort(self.endpoint, site=sites[0].name)
+        target = sim.cohort(self.endpoint, site=sites[1].name) if self.transfer else None
         split = _split(source, target, self.test_size, self.cal_size, seed)
         return replace(split, test=replace(split.test, name=self.label))
