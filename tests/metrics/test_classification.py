@@ -495,3 +495,24 @@ def test_true_risk_ece_weighted_form():
     want = [true_risk_ece(p_true[np.repeat(order, r.astype(int))], p[np.repeat(order, r.astype(int))]) for r in w]
     np.testing.assert_allclose(f(w), want, atol=1e-12)
     assert ece.weighted(y, p, strategy="quantile") is None  # equal-mass edges move: per-replicate call
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_fairness_gaps_weighted_forms_equal_the_metric_on_repeated_rows(ties):
+    """Group gaps in the bootstrap: weights = repeated rows; a group absent from a replicate is left out."""
+    from trustbench.metrics.classification import group_gap
+
+    y, p, _ = sample(150, 24, ties=ties)
+    groups = np.random.default_rng(3).choice(np.array(["a", "b", "c"]), size=150)
+    treat = (p >= 0.3).astype(float)
+    w = np.random.default_rng(4).integers(0, 3, (8, 150)).astype(float)
+    w[0, groups == "c"] = 0  # one group absent
+    gap = group_gap(auroc)
+    for metric, arrays in ((gap, (y, p, groups)), (equalized_odds_difference, (y, treat, groups))):
+        order, f = metric.weighted(*arrays)
+        got = f(w)
+        for r in range(len(w)):
+            rows_ = np.repeat(order, w[r].astype(int))
+            want = metric(*(a[rows_] for a in arrays))
+            assert got[r] == pytest.approx(want, abs=1e-12, nan_ok=True)
+    assert gap(y, p, groups) == max_gap(auroc, groups, y, p)

@@ -32,6 +32,7 @@ from trustbench.metrics.classification import (
     decision_curve,
     ece,
     equalized_odds_difference,
+    group_gap,
     log_loss,
     max_gap,
     net_benefit,
@@ -97,6 +98,6 @@ __all__ = [
     "REFERENCE_W1", "REFERENCE_KL",
     "auroc", "auprc", "brier", "log_loss", "ece", "calibration_curve", "calibration_intercept_slope",
     "calibration_slope", "calibration_intercept", "true_risk_ece", "true_risk_mae", "net_benefit",
-    "decision_curve", "subgroup_metric", "max_gap", "equalized_odds_difference", "set_coverage",
+    "decision_curve", "subgroup_metric", "max_gap", "group_gap", "equalized_odds_difference", "set_coverage",
     "set_size", "pehe", "ate_error", "risk_coverage_curve", "aurc", "cluster_bootstrap_ci",
 ]

@@ -77,6 +77,7 @@ __all__ = [
     "decision_curve",
     "subgroup_metric",
     "max_gap",
+    "group_gap",
     "equalized_odds_difference",
     "set_coverage",
     "set_size",
@@ -638,6 +639,70 @@ def equalized_odds_difference(y: Any, yhat: Any, groups: Any) -> float:
     if np.isnan(tpr).any() or np.isnan(fpr).any():
         return float("nan")
     return float(max(tpr.max() - tpr.min(), fpr.max() - fpr.min()))
+
+
+def _present_gap(values: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """max - min over the groups present in each row of ``values`` (c, k); NaN if any present one is NaN."""
+    vals = np.where(present, values, np.nan)
+    bad = (present & np.isnan(values)).any(axis=1) | ~present.any(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows are set to NaN below
+        gap = np.nanmax(vals, axis=1) - np.nanmin(vals, axis=1)
+    return np.where(bad, np.nan, gap)
+
+
+def group_gap(metric: Callable[..., float]) -> Callable[..., float]:
+    """``gap(*arrays, groups)`` = :func:`max_gap` ``(metric, groups, *arrays)``, the groups last so that
+    :func:`cluster_bootstrap_ci` resamples them with the rows; vectorised when ``metric`` has a
+    ``weighted`` form (a group absent from a replicate is left out, as on the concatenated rows)."""
+
+    def gap(*arrays: Any) -> float:
+        *rows_, groups = arrays
+        return max_gap(metric, groups, *rows_)
+
+    def weighted(*arrays: Any):
+        *rows_, groups = (np.asarray(a) for a in arrays)
+        _, codes = _groups(groups, len(rows_[0]))
+        orders, forms, bounds = [], [], [0]
+        for g in range(codes.max() + 1):
+            idx = np.flatnonzero(codes == g)
+            prepared = metric.weighted(*(a[idx] for a in rows_))
+            if prepared is None:
+                return None
+            orders.append(idx[prepared[0]])
+            forms.append(prepared[1])
+            bounds.append(bounds[-1] + len(idx))
+
+        def f(ws: np.ndarray) -> np.ndarray:
+            parts = [ws[:, a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            values = np.column_stack([fg(w) for fg, w in zip(forms, parts)])
+            return _present_gap(values, np.column_stack([w.sum(axis=1) > 0 for w in parts]))
+
+        return np.concatenate(orders), f
+
+    if hasattr(metric, "weighted"):
+        gap.weighted = weighted
+    return gap
+
+
+def _equalized_odds_weighted(y: Any, yhat: Any, groups: Any):
+    y = _labels(y)
+    yhat = _labels(yhat, "yhat", len(y))
+    _, codes = _groups(groups, len(y))
+    member = np.zeros((len(y), codes.max() + 1))
+    member[np.arange(len(y)), codes] = 1.0
+    pos, neg = member * y[:, None], member * (1 - y)[:, None]
+
+    def f(ws: np.ndarray) -> np.ndarray:
+        tpr = _ratio(ws @ (pos * yhat[:, None]), ws @ pos)
+        fpr = _ratio(ws @ (neg * yhat[:, None]), ws @ neg)
+        present = (ws @ member) > 0
+        return np.maximum(_present_gap(tpr, present), _present_gap(fpr, present))  # NaN if either is
+
+    return np.arange(len(y)), f
+
+
+equalized_odds_difference.weighted = _equalized_odds_weighted
 
 
 # ---------------------------------------------------------------------------------- conformal sets

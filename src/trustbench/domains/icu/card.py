@@ -102,12 +102,11 @@ def subgroup_rows(defs, arrays, cohort, groups: dict[str, np.ndarray], conformal
             rows += E.score_rows(usable, _take(arrays, m), clusters[m], n_boot=n_boot, seed=seed, suffix=f"[{name}={v}]")
         if "p" not in arrays:
             continue
-        y, p = arrays["y"][known], arrays["p"][known]
-        gap_fn = lambda yy, pp, cc: C.max_gap(C.auroc, cc, yy, pp)  # noqa: E731
-        eo_fn = lambda yy, pp, cc: C.equalized_odds_difference(yy, (pp >= E.DECISION_THRESHOLD).astype(float), cc)  # noqa: E731
-        for metric, fn in (("auroc_gap", gap_fn), ("eq_odds_diff", eo_fn)):
-            ci = C.cluster_bootstrap_ci(fn, y, p, codes[known].astype(float), clusters=clusters[known],
-                                        n_boot=n_boot, seed=seed)
+        y, p, c = arrays["y"][known], arrays["p"][known], codes[known]
+        treat = (p >= E.DECISION_THRESHOLD).astype(float)
+        for metric, fn, args in (("auroc_gap", C.group_gap(C.auroc), (y, p, c)),
+                                 ("eq_odds_diff", C.equalized_odds_difference, (y, treat, c))):
+            ci = C.cluster_bootstrap_ci(fn, *args, clusters=clusters[known], n_boot=n_boot, seed=seed)
             rows.append({"metric": f"{metric}[{name}]", "value": float(ci.estimate), "ci_low": float(ci.low),
                          "ci_high": float(ci.high), "n": int(known.sum())})
         sets = conformal.mondrian_sets(name, arrays["p"], g) if conformal is not None else None
