@@ -52,8 +52,6 @@ def _read(folder: Path, table: str):
     import pandas as pd
 
     path = folder / f"{table}.parquet"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; a YAIB cohort folder holds dyn.parquet, sta.parquet and outc.parquet.")
     try:
         return pd.read_parquet(path)
     except Exception as err:  # pyarrow raises several kinds
@@ -184,10 +182,10 @@ def cohort_folder(path) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"path {str(path)!r} is not a folder; expected a YAIB cohort folder with "
                                 "dyn.parquet, sta.parquet and outc.parquet.")
-    missing = [f"{t}.parquet" for t in ("dyn", "sta", "outc") if not (folder / f"{t}.parquet").is_file()]
-    if missing:
-        raise FileNotFoundError(f"path {str(path)!r} lacks {', '.join(missing)}; a YAIB cohort folder holds "
-                                "dyn.parquet, sta.parquet and outc.parquet.")
+    for table in ("dyn", "sta", "outc"):
+        if not (folder / f"{table}.parquet").is_file():
+            raise FileNotFoundError(f"{folder / table}.parquet: missing; a YAIB cohort folder holds dyn.parquet, "
+                                    "sta.parquet and outc.parquet.")
     return folder
 
 
