@@ -156,6 +156,58 @@ def test_killed_run_resumes_without_duplicates(tmp_path):
     assert set(Store(db).status().values()) == {"ok"} and len(Store(db).status()) == 24
 
 
+def _children(pid):
+    """Live (not zombie) processes whose parent is ``pid``, from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid):
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_terminated_run_takes_its_workers_with_it(tmp_path):
+    """SIGTERM (a scheduler's kill) ends `trustbench run` without cleanup; its workers must not compute on."""
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite(seeds=[0, 1], methods=[{"name": f"{HERE}:Sleepy", "params": {"seconds": 60}}])))
+    script = ("from tests.runner import fake_protocol as fp; fp.register(); "
+              "from trustbench.runner.api import run_suite; "
+              f"run_suite({str(path)!r}, db={str(tmp_path / 'term.sqlite')!r}, workers=2, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    workers = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(workers) < 2:
+            workers = [c for c in _children(proc.pid) if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+            time.sleep(0.1)
+        assert len(workers) == 2, "the workers did not start"
+        time.sleep(2)  # the workers are inside a cell now
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not any(map(_alive, workers))
+    finally:
+        for pid in [proc.pid, *workers]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        proc.wait()
+
+
 def test_dask_local_cluster_gives_the_same_records(fake, tmp_path):
     pytest.importorskip("distributed")
     s = suite(seeds=[0, 1])

@@ -36,6 +36,23 @@ def _one_thread() -> None:
         sys.modules["torch"].set_num_threads(1)
 
 
+def _worker_init() -> None:
+    """A local worker process: one thread, and exit when the parent dies (a ``kill``/SIGTERM of
+    ``trustbench run`` runs no cleanup, and the workers would otherwise compute on, orphaned)."""
+    import threading
+    import time
+
+    _one_thread()
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="trustbench-parent-watch", daemon=True).start()
+
+
 def run_cell_safely(cell: Cell, inputs: dict[str, Any]) -> CellResult:
     """Run one cell with its protocol's ``run_cell``, on one thread; an exception becomes an error result."""
     from threadpoolctl import threadpool_limits
@@ -113,7 +130,7 @@ def _local_processes(workers: int) -> Iterator[_Processes]:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_one_thread) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
         yield _Processes(pool, wait)
 
 
