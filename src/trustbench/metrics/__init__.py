@@ -3,12 +3,22 @@
 Families: :mod:`~trustbench.metrics.scores` (point errors and proper scoring rules),
 :mod:`~trustbench.metrics.calibration` (PIT, coverage, ENCE, sharpness),
 :mod:`~trustbench.metrics.distances` (W1, Gaussian KL), :mod:`~trustbench.metrics.bootstrap`
-(percentile-bootstrap CIs), :mod:`~trustbench.metrics.classification` (discrimination,
+(percentile-bootstrap CIs), :mod:`~trustbench.metrics.attribution` (explanations against ground-truth importance masks),
+:mod:`~trustbench.metrics.classification` (discrimination,
 calibration, decision curves, fairness gaps, conformal sets, treatment effects) and :mod:`~trustbench.metrics.predictive` (scoring of predictive
 distributions: the metric specs a predictive cell reports). Importing this package loads numpy
 and the trustbench core only; scipy.special is imported by the functions that use it.
 """
 
+from trustbench.metrics.attribution import (
+    attribution_ap,
+    attribution_auroc,
+    emd_score,
+    grid_emd,
+    precision_at_k,
+    relevance_mass_accuracy,
+    suppressor_share,
+)
 from trustbench.metrics.bootstrap import CI, bind, bootstrap_ci, mean_metric, paired_bootstrap_ci
 from trustbench.metrics.calibration import (
     coverage_curve,
@@ -100,4 +110,6 @@ __all__ = [
     "calibration_slope", "calibration_intercept", "true_risk_ece", "true_risk_mae", "net_benefit",
     "decision_curve", "subgroup_metric", "max_gap", "group_gap", "equalized_odds_difference", "set_coverage",
     "set_size", "pehe", "ate_error", "risk_coverage_curve", "aurc", "cluster_bootstrap_ci",
+    "precision_at_k", "emd_score", "grid_emd", "attribution_auroc", "attribution_ap", "relevance_mass_accuracy",
+    "suppressor_share",
 ]

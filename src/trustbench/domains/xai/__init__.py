@@ -1,0 +1,1 @@
+"""Explainable-AI benchmark: data with known ground-truth feature importance, suppressors included."""
