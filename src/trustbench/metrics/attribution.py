@@ -320,10 +320,12 @@ def grid_emd(
     if n_jobs == 1 or len(a) < 2:
         values = _emd_rows((a, m, shape, solver))
     else:
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
         parts = np.array_split(np.arange(len(a)), min(n_jobs, len(a)))
-        with ProcessPoolExecutor(max_workers=len(parts)) as pool:
+        # spawn, not fork: forking a process that runs threads (jax, torch) can deadlock
+        with ProcessPoolExecutor(max_workers=len(parts), mp_context=multiprocessing.get_context("spawn")) as pool:
             values = np.concatenate(
                 list(pool.map(_emd_rows, [(a[p], m[p], shape, solver) for p in parts]))
             )
