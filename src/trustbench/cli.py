@@ -200,10 +200,11 @@ def cards(
     out: Annotated[Path, typer.Option("--out", metavar="PATH", help="Output JSON file.")] = Path("results/cards.json"),
 ) -> None:
     """Export the quality card of every model (ICU benchmark) as JSON, each section mapped to TRIPOD+AI."""
-    from trustbench.report.cards import store_cards, write_cards
+    from trustbench.report.cards import all_cards, write_cards
     from trustbench.runner.store import Store
 
-    found = store_cards(Store(_existing_db(db, Path("results"))))
+    store = Store(_existing_db(db, Path("results")))
+    found = all_cards(store.records(), store.artifacts())
     if not found:
         raise ValueError("the database holds no quality cards; run a suite with the icu benchmark first "
                          "(`trustbench run quick`).")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["TRIPOD_AI", "HEADLINE", "build_cards", "store_cards", "write_cards"]
+__all__ = ["TRIPOD_AI", "HEADLINE", "build_cards", "all_cards", "write_cards"]
 
 TRIPOD_AI: dict[str, list[tuple[str, str]]] = {
     "data": [("5a", "sources of data"), ("6a", "setting and centres"), ("7", "data preparation"),
@@ -112,9 +112,8 @@ def build_cards(records, artifacts) -> list[dict[str, Any]]:
     return cards
 
 
-def store_cards(store) -> list[dict[str, Any]]:
-    """Every quality card in a :class:`~trustbench.runner.store.Store`, each with its ``benchmark``."""
-    records, artifacts = store.records(), store.artifacts()
+def all_cards(records, artifacts) -> list[dict[str, Any]]:
+    """Every quality card in the store's ``records`` and ``artifacts`` frames, each with its ``benchmark``."""
     out = []
     for bench in dict.fromkeys(artifacts.loc[artifacts["name"] == "card", "benchmark"].astype(str)):
         out += [{"benchmark": bench, **card} for card in build_cards(records[records["benchmark"] == bench],

@@ -574,15 +574,15 @@ def write_report(db: str | Path | None = None, out_dir: str | Path = "results") 
 
     out_dir = Path(out_dir)
     store = Store(store_url(db, out_dir))
-    records, cells = store.records(), store.cells()
+    records, cells, artifacts = store.records(), store.cells(), store.artifacts()
     names = list(dict.fromkeys([*records["benchmark"].astype(str), *cells["benchmark"].astype(str)]))
-    html = build_report(records, cells, store.artifacts(), _benchmark_meta(names))
+    html = build_report(records, cells, artifacts, _benchmark_meta(names))
     path = out_dir / "report" / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(html, encoding="utf-8")
-    from trustbench.report.cards import store_cards, write_cards
+    from trustbench.report.cards import all_cards, write_cards
 
-    cards = store_cards(store)
+    cards = all_cards(records, artifacts)
     if cards:
         write_cards(cards, path.parent / "cards.json")
     return path
@@ -597,6 +597,10 @@ _SUBGROUP = re.compile(r"^(?P<metric>[^\[]+)\[(?P<group>[^=\]]+)(?:=(?P<value>[^
 
 def _ci_text(low: float, high: float) -> str:
     return f"[{fmt(low)}, {fmt(high)}]" if np.isfinite(low) and np.isfinite(high) else ""
+
+
+def _value_ci(row: dict) -> str:
+    return f"{fmt(row['value'])} {_ci_text(row['ci_low'], row['ci_high'])}".strip()
 
 
 def _value_rows(rows: list[dict], infos: dict[str, MetricInfo]) -> list[dict]:
@@ -614,12 +618,11 @@ def _subgroup_table(rows: list[dict]) -> dict | None:
         m = _SUBGROUP.match(r["metric"])
         if not m:
             continue
-        text = f"{fmt(r['value'])} {_ci_text(r['ci_low'], r['ci_high'])}".strip()
         if m["value"] is None:
             gaps.append({"metric": m["metric"], "group": m["group"], "value": fmt(r["value"]),
                          "ci": _ci_text(r["ci_low"], r["ci_high"])})
             continue
-        cells.setdefault((m["group"], m["value"]), {})[m["metric"]] = text
+        cells.setdefault((m["group"], m["value"]), {})[m["metric"]] = _value_ci(r)
         metrics.append(m["metric"])
     if not cells:
         return None
@@ -634,7 +637,7 @@ def _pivot(rows: list[dict], key: str) -> dict | None:
     metrics = list(dict.fromkeys(r["metric"] for r in rows))
     table: dict[str, dict[str, str]] = {}
     for r in rows:
-        table.setdefault(r[key], {})[r["metric"]] = f"{fmt(r['value'])} {_ci_text(r['ci_low'], r['ci_high'])}".strip()
+        table.setdefault(r[key], {})[r["metric"]] = _value_ci(r)
     return {"metrics": metrics, "rows": [{"name": k, "cells": [v.get(m, "–") for m in metrics]} for k, v in table.items()]}
 
 

@@ -313,11 +313,6 @@ def conformal_scores(p: Any, score: str = "lac") -> np.ndarray:
     return np.where(other > probs, 1.0, probs)
 
 
-def _rank(n: int, alpha: float) -> int:
-    """⌈(n + 1)(1 − α)⌉, robust to rounding (0.9 · 20 is not exactly 18 in floating point)."""
-    return math.ceil((n + 1) * (1.0 - alpha) - 1e-9)
-
-
 def _threshold(scores: np.ndarray, alpha: float) -> float:
     """The k-th smallest score, k = ⌈(n + 1)(1 − α)⌉; 1.0 (every score ≤ 1: the full set) when k > n.
 
@@ -325,8 +320,10 @@ def _threshold(scores: np.ndarray, alpha: float) -> float:
     quoted for this, interpolates at position (k/n)(n − 1) and so returns the (k + 1)-th smallest
     for k < n: valid but conservative by one rank.
     """
+    from trustbench.uq.conformal import _rank
+
     n = len(scores)
-    k = _rank(n, alpha)
+    k = _rank(n, 1.0 - alpha)
     if k > n:
         return 1.0
     return float(np.partition(scores, k - 1)[k - 1])

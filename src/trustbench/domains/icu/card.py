@@ -49,6 +49,7 @@ def fit_conformal(method, cal, kind: str) -> Conformal:
     from trustbench.domains.icu.cohort import subgroups
     from trustbench.domains.icu.protocol import predict_arrays
     from trustbench.uq.classification import MondrianConformalClassifier, SplitConformalClassifier
+    from trustbench.uq.conformal import conformal_quantile
 
     arrays = predict_arrays(method, cal, kind)
     y = cal.y
@@ -57,10 +58,8 @@ def fit_conformal(method, cal, kind: str) -> Conformal:
         for name, groups in subgroups(cal).items():
             out.mondrian[name] = MondrianConformalClassifier(alpha=E.ALPHA).fit(arrays["p"], y, groups)
         return out
-    scores = np.abs(y - arrays["mean"]) / arrays["std"]
-    n = len(scores)
-    level = min(1.0, np.ceil((n + 1) * (1 - E.ALPHA)) / n)
-    return Conformal(kind, q=float(np.quantile(scores, level, method="higher")))
+    scores = np.abs(y - arrays["mean"]) / arrays["std"]  # normalised residuals (Lei et al. 2018)
+    return Conformal(kind, q=conformal_quantile(scores, 1 - E.ALPHA))
 
 
 # --------------------------------------------------------------------------------------------

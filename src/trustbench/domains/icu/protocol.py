@@ -10,29 +10,17 @@ are named ``metric[group=value]``; the largest gap and the equalized-odds differ
 from __future__ import annotations
 
 import time
-import zlib
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-from trustbench.runner.cells import Cell, CellResult, Spec
+from trustbench.protocols.predictive import _entry_field, _rng, as_spec, make_method, make_task
+from trustbench.runner.cells import Cell, CellResult
 
-__all__ = ["grid", "run_cell", "make_task", "make_method", "evaluation_sets", "predict_arrays"]
+__all__ = ["grid", "run_cell", "evaluation_sets", "predict_arrays"]
 
 PROTOCOL = "trustbench.domains.icu.protocol"
-
-
-def make_task(spec: Spec):
-    from trustbench.registry import TASKS
-
-    return TASKS.create(spec.name, **spec.params)
-
-
-def make_method(spec: Spec):
-    from trustbench.registry import METHODS
-
-    return METHODS.create(spec.name, **spec.params)
 
 
 def _supports(method, task) -> bool:
@@ -42,8 +30,6 @@ def _supports(method, task) -> bool:
 
 def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:
     """One cell per (task, method, seed) the method supports (effect learners only on effect tasks)."""
-    from trustbench.protocols.predictive import _entry_field, as_spec
-
     perturbations = tuple(as_spec(p) for p in _entry_field(entry, "perturbations", ()) or ())
     n_boot = int(_entry_field(entry, "n_boot", 1000))
     methods = [as_spec(m) for m in _entry_field(entry, "methods", ())]
@@ -51,17 +37,13 @@ def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[C
     for task_spec in (as_spec(t) for t in _entry_field(entry, "tasks", ())):
         task = make_task(task_spec)
         for method_spec in methods:
-            if not _supports(make_method(method_spec), task):
+            if not _supports(make_method(method_spec, task), task):
                 continue
             for seed in seeds:
                 cells.append(Cell(suite=suite, benchmark=benchmark, protocol=PROTOCOL, task=task_spec,
                                   method=method_spec, seed=int(seed), perturbations=perturbations, n_boot=n_boot,
                                   task_label=task.label))
     return cells
-
-
-def _rng(seed: int, name: str, severity: float) -> np.random.Generator:
-    return np.random.default_rng([seed, zlib.crc32(name.encode()), int(round(severity * 1e6))])
 
 
 def evaluation_sets(split, perturbations, seed: int) -> list[tuple[str, float, Any]]:
@@ -123,7 +105,8 @@ def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
     from trustbench.domains.icu.cohort import subgroups
 
     start = time.perf_counter()
-    task, method = make_task(cell.task), make_method(cell.method)
+    task = make_task(cell.task)
+    method = make_method(cell.method, task)
     split = task.make(cell.seed)
     kind = task.kind
     sets = evaluation_sets(split, cell.perturbations, cell.seed)
