@@ -90,6 +90,46 @@ def test_unique_record_constraint(store):
         dup.check()
 
 
+def test_one_cell_may_report_several_methods(store):
+    cell = make_cell()
+    result = make_result(cell)
+    result.records += [{**r, "method": "m/explainer"} for r in result.records]
+    result.check()
+    assert store.write(cell, result, "r")
+    assert len(store.records()) == 8 and set(store.records().method) == {"m(w=1)", "m/explainer"}
+
+
+def test_old_unique_constraint_is_widened_keeping_rows(store):
+    """A database made when records were unique per (cell, perturbation, severity, metric) opens,
+    keeps its rows, and then takes several methods per cell."""
+    old = sa.MetaData()
+    from trustbench.runner import store as store_module
+
+    sa.Table("records", old, *[sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+                                      for c in store_module._records.columns],
+             sa.UniqueConstraint("cell_key", "perturbation", "severity", "metric", name="uq_record"))
+    engine = sa.create_engine(store_url(store.url))
+    old.create_all(engine)
+    cell = make_cell()
+    with engine.begin() as conn:
+        rows = [{**store_module._row(r), "run_id": "r0", "cell_key": cell.key, "suite": "s", "seconds": 1.0,
+                 "version": "0", "created_at": store_module._now()} for r in make_result(cell).records]
+        conn.execute(sa.insert(store_module._records), rows)
+    engine.dispose()
+
+    assert len(store.records()) == 4  # opening upgrades the table and keeps every row
+    constraints = sa.inspect(store.engine).get_unique_constraints("records")
+    assert [c["column_names"] for c in constraints] == [store_module._RECORD_UNIQUE]
+    result = make_result(cell)
+    result.records += [{**r, "method": "m/explainer"} for r in result.records]
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(store_module._records), [
+            {**store_module._row(r), "run_id": "r1", "cell_key": cell.key, "suite": "s", "seconds": 1.0,
+             "version": "0", "created_at": store_module._now()} for r in result.records[4:]])
+    assert len(store.records()) == 8
+    assert len(Store(store.url).records()) == 8  # a second open changes nothing
+
+
 def test_export_csv_and_parquet(store, tmp_path):
     cell = make_cell()
     store.write(cell, make_result(cell), "r")

@@ -96,12 +96,12 @@ class CellResult:
 
     def check(self) -> None:
         """Raise ValueError unless every record has exactly :data:`RECORD_KEYS` and no two records
-        share (perturbation, severity, metric)."""
+        share (method, perturbation, severity, metric)."""
         seen = set()
         for i, rec in enumerate(self.records):
             if set(rec) != set(RECORD_KEYS):
                 raise ValueError(f"record {i} of cell {self.key} has keys {sorted(rec)}; expected {list(RECORD_KEYS)}.")
-            ident = (rec["perturbation"], float(rec["severity"]), rec["metric"])
+            ident = (rec["method"], rec["perturbation"], float(rec["severity"]), rec["metric"])
             if ident in seen:
                 raise ValueError(f"cell {self.key} returned two records for {ident}.")
             seen.add(ident)

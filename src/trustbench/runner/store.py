@@ -1,7 +1,8 @@
 """The results database (SQLAlchemy Core): SQLite by default, PostgreSQL by URL.
 
-Tables (see ``docs/architecture.md``): ``runs``, ``cells``, ``records`` (unique per cell, perturbation,
-severity and metric), ``artifacts`` (JSON per cell and name) and ``payloads``. A payload (what a
+Tables (see ``docs/architecture.md``): ``runs``, ``cells``, ``records`` (unique per cell, method,
+perturbation, severity and metric: one cell may report several methods, e.g. a model and each of
+its explainers), ``artifacts`` (JSON per cell and name) and ``payloads``. A payload (what a
 cell hands to the cells that depend on it) is stored as a pickle (protocol 5): read only databases
 you trust, as with any pickle. JSON values are stored with NaN and ±inf replaced by null.
 
@@ -74,7 +75,7 @@ _records = sa.Table(
     sa.Column("seconds", sa.Float),
     sa.Column("version", sa.String, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.UniqueConstraint("cell_key", "perturbation", "severity", "metric", name="uq_record"),
+    sa.UniqueConstraint("cell_key", "method", "perturbation", "severity", "metric", name="uq_record"),
 )
 _artifacts = sa.Table(
     "artifacts", _meta,
@@ -121,13 +122,38 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+_RECORD_UNIQUE = ["cell_key", "method", "perturbation", "severity", "metric"]
+
+
+def _upgrade_records(engine: sa.Engine) -> None:
+    """Older databases made records unique per (cell_key, perturbation, severity, metric), one method
+    per cell; widen the constraint to include ``method`` (several per cell), keeping every row."""
+    constraints = sa.inspect(engine).get_unique_constraints("records")
+    if any(c["column_names"] == _RECORD_UNIQUE for c in constraints) or not constraints:
+        return
+    columns = ", ".join(c.name for c in _records.columns)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":  # SQLite cannot alter a constraint: rebuild the table
+            conn.exec_driver_sql("ALTER TABLE records RENAME TO records_before_upgrade")
+            for index in sa.inspect(conn).get_indexes("records_before_upgrade"):
+                conn.exec_driver_sql(f'DROP INDEX IF EXISTS "{index["name"]}"')
+            _records.create(conn)
+            conn.exec_driver_sql(f"INSERT INTO records ({columns}) SELECT {columns} FROM records_before_upgrade")
+            conn.exec_driver_sql("DROP TABLE records_before_upgrade")
+        else:
+            for c in constraints:
+                conn.exec_driver_sql(f'ALTER TABLE records DROP CONSTRAINT "{c["name"]}"')
+            conn.exec_driver_sql(f"ALTER TABLE records ADD CONSTRAINT uq_record UNIQUE ({', '.join(_RECORD_UNIQUE)})")
+
+
 def _create_tables(engine: sa.Engine, attempts: int = 5) -> None:
-    """Create the tables that are missing. Two processes opening a new database at once (a run and
-    a report, two workers' drivers) can both see a table missing; the loser's CREATE fails, and a
-    second look finds the table there."""
+    """Create the tables that are missing (and widen an old records constraint). Two processes
+    opening a new database at once (a run and a report, two workers' drivers) can both see a table
+    missing; the loser's CREATE fails, and a second look finds the table there."""
     for attempt in range(attempts):
         try:
             _meta.create_all(engine)
+            _upgrade_records(engine)
             return
         except sa.exc.DBAPIError:
             if attempt == attempts - 1:
