@@ -1,8 +1,8 @@
 """Names -> factories for tasks, methods, perturbations, metrics and benchmarks.
 
 Built-ins and third-party plugins use the same mechanism: Python entry points in the groups
-``trustbench.tasks``, ``trustbench.methods``, ``trustbench.perturbations``, ``trustbench.metrics``
-and ``trustbench.benchmarks`` (see this project's ``pyproject.toml``). Entries stay ``module:attr``
+``trustbench.tasks``, ``trustbench.methods``, ``trustbench.perturbations``, ``trustbench.metrics``,
+``trustbench.explainers`` and ``trustbench.benchmarks`` (see this project's ``pyproject.toml``). Entries stay ``module:attr``
 strings until used, so listing names imports no torch or jax. Anywhere a name is accepted, a
 ``module:callable`` reference to the user's own object is accepted too.
 """
@@ -13,7 +13,7 @@ import importlib
 from typing import Any
 
 
-__all__ = ["lazy_getattr", "import_object", "Registry", "TASKS", "METHODS", "PERTURBATIONS", "METRICS", "BENCHMARKS", "registry", "KINDS"]
+__all__ = ["lazy_getattr", "import_object", "Registry", "TASKS", "METHODS", "PERTURBATIONS", "METRICS", "EXPLAINERS", "BENCHMARKS", "registry", "KINDS"]
 
 def import_object(ref: str, what: str = "object") -> Any:
     """Import ``module:attr`` (``attr`` may be dotted)."""
@@ -106,7 +106,7 @@ class Registry:
         passing parameters to it is an error.
         """
         obj = self.load(name)
-        if isinstance(obj, type) or (callable(obj) and self.kind in ("task", "method")):
+        if isinstance(obj, type) or (callable(obj) and self.kind in ("task", "method", "explainer")):
             try:
                 return obj(**params)
             except TypeError as err:
@@ -132,6 +132,7 @@ TASKS = Registry("task", "trustbench.tasks")
 METHODS = Registry("method", "trustbench.methods")
 PERTURBATIONS = Registry("perturbation", "trustbench.perturbations")
 METRICS = Registry("metric", "trustbench.metrics")
+EXPLAINERS = Registry("explainer", "trustbench.explainers")
 BENCHMARKS = Registry("benchmark", "trustbench.benchmarks")
 
 KINDS: dict[str, Registry] = {
@@ -139,6 +140,7 @@ KINDS: dict[str, Registry] = {
     "methods": METHODS,
     "perturbations": PERTURBATIONS,
     "metrics": METRICS,
+    "explainers": EXPLAINERS,
     "benchmarks": BENCHMARKS,
 }
 

@@ -52,6 +52,8 @@ class Cell:
     metrics: tuple[str, ...] = ()
     n_boot: int = 1000
     depends_on: tuple[str, ...] = ()
+    explainers: tuple[Spec, ...] = ()
+    """Attribution methods applied to the fitted method (the attribution protocol); empty elsewhere."""
     task_label: str = ""
     """How records and the report name the task when its registry name is not enough (one task class
     with several cohorts: ``icu/mortality24/eicu_demo``); empty means ``task.name``."""
@@ -68,6 +70,9 @@ class Cell:
         out["perturbations"] = [p.to_dict() for p in self.perturbations]
         out["metrics"] = list(self.metrics)
         out["depends_on"] = list(self.depends_on)
+        out["explainers"] = [e.to_dict() for e in self.explainers]
+        if not self.explainers:  # cells of other protocols keep the keys they had before explainers existed
+            del out["explainers"]
         return out
 
     @property

@@ -1,11 +1,11 @@
-"""Suite files: which benchmarks, tasks, methods, perturbations, metrics and seeds to run.
+"""Suite files: which benchmarks, tasks, methods, explainers, perturbations, metrics and seeds to run.
 
 A suite is a YAML file (or a mapping) checked in three steps before any work is done:
 
 1. shape: pydantic models reject unknown keys and wrong types;
-2. names: every benchmark, task, method, perturbation and metric must be registered (or be a
+2. names: every benchmark, task, method, explainer, perturbation and metric must be registered (or be a
    ``module:attr`` reference), every severity must lie in the perturbation's bounds;
-3. objects: every task and method is constructed with its parameters and its optional
+3. objects: every task, method and explainer is constructed with its parameters and its optional
    ``validate()`` is called.
 
 Any failure raises :class:`SuiteError`, whose message names the file and the field, e.g.
@@ -79,6 +79,7 @@ class EntryModel(_Model):
     tasks: list[SpecModel] | None = None
     methods: list[SpecModel] | None = None
     perturbations: list[PerturbationModel] = []
+    explainers: list[SpecModel] | None = None
     metrics: list[Name] | None = None
     seeds: list[Seed] | None = Field(default=None, min_length=1)
     n_boot: NBoot | None = None
@@ -168,12 +169,14 @@ class Entry:
     metrics: tuple[str, ...]
     seeds: tuple[int, ...]
     n_boot: int
+    explainers: tuple[Spec, ...] = ()
 
     def config(self) -> dict[str, Any]:
         """JSON-able form (stored with each run)."""
         return {"name": self.name, "protocol": self.protocol, "seeds": list(self.seeds),
                 "n_boot": self.n_boot, "metrics": list(self.metrics),
-                **{k: [s.to_dict() for s in getattr(self, k)] for k in ("tasks", "methods", "perturbations")}}
+                **{k: [s.to_dict() for s in getattr(self, k)] for k in ("tasks", "methods", "perturbations")},
+                **({"explainers": [s.to_dict() for s in self.explainers]} if self.explainers else {})}
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ def _build(spec: Spec, kind: str, source: str, path: str) -> None:
 
 def _resolve_entry(model: SuiteModel, entry: EntryModel, index: int, source: str,
                    lookup: Callable[[str], Any]) -> Entry:
-    from trustbench.registry import METHODS, METRICS, TASKS
+    from trustbench.registry import EXPLAINERS, METHODS, METRICS, TASKS
 
     base = f"benchmarks[{index}]"
     bench = _check(source, f"{base}.name", lambda: lookup(entry.name))
@@ -262,6 +265,10 @@ def _resolve_entry(model: SuiteModel, entry: EntryModel, index: int, source: str
         for k, item in enumerate(items):
             _check(source, f"{path}[{k}]", lambda item=item: registry_.check(item.name))
         specs[field] = [(Spec(item.name, dict(item.params)), f"{path}[{k}]") for k, item in enumerate(items)]
+    items, path = pick("explainers", [])
+    for k, item in enumerate(items):
+        _check(source, f"{path}[{k}]", lambda item=item: EXPLAINERS.check(item.name))
+    specs["explainers"] = [(Spec(item.name, dict(item.params)), f"{path}[{k}]") for k, item in enumerate(items)]
     perturbations = []
     items, path = pick("perturbations", [])
     for k, item in enumerate(items):
@@ -281,7 +288,8 @@ def _resolve_entry(model: SuiteModel, entry: EntryModel, index: int, source: str
             _build(spec, kind, source, path)
     return Entry(name=entry.name, protocol=protocol, tasks=tuple(s for s, _ in specs["tasks"]),
                  methods=tuple(s for s, _ in specs["methods"]), perturbations=tuple(perturbations),
-                 metrics=tuple(metrics), seeds=tuple(seeds), n_boot=int(n_boot))
+                 metrics=tuple(metrics), seeds=tuple(seeds), n_boot=int(n_boot),
+                 explainers=tuple(s for s, _ in specs["explainers"]))
 
 
 def _protocol_or_error(protocol: str, benchmark: str) -> None:
