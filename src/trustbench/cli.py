@@ -34,6 +34,7 @@ class Kind(str, enum.Enum):
     methods = "methods"
     metrics = "metrics"
     perturbations = "perturbations"
+    explainers = "explainers"
     benchmarks = "benchmarks"
 
 
@@ -86,7 +87,7 @@ def describe(kind: str, name: str) -> str:
 @app.command("list")
 @_bad_input_exits_2
 def list_(kind: Annotated[Kind | None, typer.Argument(help="What to list; everything when omitted.")] = None) -> None:
-    """List registered tasks, methods, metrics, perturbations and benchmarks, with one line each."""
+    """List registered tasks, methods, metrics, perturbations, explainers and benchmarks, with one line each."""
     from rich.table import Table
 
     from trustbench.registry import registry

@@ -86,6 +86,8 @@ class _Captum:
 
 
 class Saliency(_Captum):
+    """Absolute gradient of the target logit (Simonyan et al. 2014)."""
+
     def _attribute(self, model, x, t, context):
         from captum.attr import Saliency as S
 
@@ -93,6 +95,8 @@ class Saliency(_Captum):
 
 
 class InputXGradient(_Captum):
+    """Input times the gradient of the target logit (Shrikumar et al. 2016)."""
+
     def _attribute(self, model, x, t, context):
         from captum.attr import InputXGradient as M
 
@@ -100,6 +104,8 @@ class InputXGradient(_Captum):
 
 
 class IntegratedGradients(_Captum):
+    """Path integral of gradients from the zero input, n_steps Gauss-Legendre points (Sundararajan et al. 2017)."""
+
     def __init__(self, *, n_steps: int = 32) -> None:
         self.n_steps = n_steps
 
@@ -111,6 +117,8 @@ class IntegratedGradients(_Captum):
 
 
 class DeepLift(_Captum):
+    """DeepLIFT rescale rule against the zero input (Shrikumar et al. 2017)."""
+
     def _attribute(self, model, x, t, context):
         from captum.attr import DeepLift as M
 
@@ -124,6 +132,8 @@ def _background(context: Context, k: int, like):
 
 
 class DeepLiftShap(_Captum):
+    """DeepLIFT averaged over n_background training inputs as references (Lundberg & Lee 2017)."""
+
     def __init__(self, *, n_background: int = 16) -> None:
         self.n_background = n_background
 
@@ -134,6 +144,8 @@ class DeepLiftShap(_Captum):
 
 
 class GradientShap(_Captum):
+    """Expected gradients between n_background training references and the input (Lundberg & Lee 2017)."""
+
     def __init__(self, *, n_samples: int = 16, n_background: int = 16) -> None:
         self.n_samples = n_samples
         self.n_background = n_background
@@ -148,6 +160,8 @@ class GradientShap(_Captum):
 
 
 class GuidedBackprop(_Captum):
+    """Gradient with negative signals stopped at every ReLU (Springenberg et al. 2015)."""
+
     def _attribute(self, model, x, t, context):
         from captum.attr import GuidedBackprop as M
 
@@ -155,6 +169,8 @@ class GuidedBackprop(_Captum):
 
 
 class Deconvolution(_Captum):
+    """Deconvolution: ReLU applied to the backward signal (Zeiler & Fergus 2014)."""
+
     def _attribute(self, model, x, t, context):
         from captum.attr import Deconvolution as M
 
@@ -249,6 +265,8 @@ class _Perturbation(_Captum):
 
 
 class Occlusion(_Perturbation):
+    """Change of the target logit when a sliding window is set to 0 (Zeiler & Fergus 2014)."""
+
     def __init__(self, *, window: int | None = None, stride: int | None = None) -> None:
         self.window = window
         self.stride = stride
@@ -275,6 +293,8 @@ def _no_grad():
 
 
 class Lime(_Perturbation):
+    """LIME: sparse linear surrogate on feature groups switched off (Ribeiro et al. 2016)."""
+
     def __init__(self, *, n_samples: int = 256, block: int | None = None) -> None:
         self.n_samples = n_samples
         self.block = block
@@ -290,6 +310,8 @@ class Lime(_Perturbation):
 
 
 class KernelShap(_Perturbation):
+    """KernelSHAP: Shapley values by weighted regression over coalitions (Lundberg & Lee 2017)."""
+
     def __init__(self, *, n_samples: int = 256, block: int | None = None) -> None:
         self.n_samples = n_samples
         self.block = block
@@ -305,6 +327,8 @@ class KernelShap(_Perturbation):
 
 
 class ShapleyValueSampling(_Perturbation):
+    """Shapley values by sampling permutations of the feature groups (Castro et al. 2009)."""
+
     def __init__(self, *, n_samples: int = 8, block: int | None = None) -> None:
         self.n_samples = n_samples
         self.block = block

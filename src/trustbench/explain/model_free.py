@@ -43,11 +43,15 @@ class _Baseline:
 
 
 class RandomBaseline(_Baseline):
+    """Baseline: uniform(0, 1) noise per feature, seeded."""
+
     def _map(self, X: np.ndarray, context: Context) -> np.ndarray:
         return np.random.default_rng([context.seed, 11]).random(X.shape)
 
 
 class InputBaseline(_Baseline):
+    """Baseline: the input itself."""
+
     def _map(self, X: np.ndarray, context: Context) -> np.ndarray:
         return X.copy()
 
@@ -58,6 +62,8 @@ class _ImageBaseline(_Baseline):
 
 
 class SobelBaseline(_ImageBaseline):
+    """Baseline: Sobel gradient magnitude of the image."""
+
     def _map(self, X: np.ndarray, context: Context) -> np.ndarray:
         from scipy.ndimage import sobel
 
@@ -65,6 +71,8 @@ class SobelBaseline(_ImageBaseline):
 
 
 class LaplaceBaseline(_ImageBaseline):
+    """Baseline: absolute Laplacian of the image."""
+
     def _map(self, X: np.ndarray, context: Context) -> np.ndarray:
         from scipy.ndimage import laplace
 

@@ -503,6 +503,8 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
     import jinja2
     from markupsafe import Markup
 
+    from trustbench.report.attribution import attribution_view
+
     _check_frame(records, "records", RECORD_COLUMNS)
     _check_frame(cells, "cells", CELL_COLUMNS)
     _check_frame(artifacts, "artifacts", ARTIFACT_COLUMNS)
@@ -535,6 +537,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
                 "name": task, "id": tid, "board": board, "rest": rest, "seeds": seeds,
                 "figures": [{**f, "svg": Markup(f["svg"])} for f in figs],
                 "gum": _gum(a, methods), "diagnostics": _diagnostics(a, methods),
+                "attribution": attribution_view(r, a, tid),
             })
         failed = cel[cel["status"] != "ok"]
         meta = benchmarks_meta.get(bench)
