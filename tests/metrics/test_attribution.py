@@ -231,3 +231,100 @@ def test_module_does_not_import_pot():
     code = "import sys, trustbench.metrics.attribution; print('ot' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ---------------------------------------------------------------- exact multiscale EMD solver
+
+
+def xai_tris_case(rng, size, n=1):
+    """Smooth-noise attribution plus a misplaced T pattern; the mask a T of four blocks (as the benchmark)."""
+    from scipy.ndimage import gaussian_filter
+
+    b = max(size // 8, 1)
+    a = np.empty((n, size, size))
+    m = np.zeros((n, size, size), bool)
+    for i in range(n):
+        r, c = rng.integers(0, size - 2 * b + 1), rng.integers(0, size - 3 * b + 1)
+        for dr, dc in [(0, 0), (0, 1), (0, 2), (1, 1)]:
+            m[i, r + dr * b : r + (dr + 1) * b, c + dc * b : c + (dc + 1) * b] = True
+        a[i] = gaussian_filter(rng.normal(size=(size, size)), size / 32) + 3 * gaussian_filter(np.roll(m[i], 1, 0) * 1.0, 1)
+    return a, m
+
+
+def test_multiscale_matches_full_pot_64x64():
+    a, m = xai_tris_case(np.random.default_rng(21), 64, n=1)
+    ref = pot_emd(a[0], m[0])  # POT on the full 4096 × 4096 cost
+    assert grid_emd(a, m, solver="multiscale")[0] == pytest.approx(ref, abs=1e-9)
+    assert grid_emd(a, m)[0] == pytest.approx(ref, abs=1e-9)  # auto
+
+
+@pytest.mark.parametrize("p", [0.02, 0.1, 0.5])
+def test_multiscale_matches_full_pot_mask_sizes(p):
+    rng = np.random.default_rng(int(p * 100))
+    a = rng.normal(size=(2, 32, 32))
+    m = rng.random((2, 32, 32)) < p
+    m[:, 0, 0] = True
+    ref = np.array([pot_emd(a[i], m[i]) for i in range(2)])
+    np.testing.assert_allclose(grid_emd(a, m, solver="multiscale"), ref, atol=1e-9, rtol=0)
+
+
+@pytest.fixture
+def multiscale_everywhere(monkeypatch):
+    """Route even small grids through the multiscale solver (it is skipped below 512 rows)."""
+    from trustbench.metrics import attribution
+
+    calls = []
+    original = attribution._transport_multiscale
+    monkeypatch.setattr(attribution, "_MS_MIN_ROWS", 1)
+    monkeypatch.setattr(attribution, "_transport_multiscale", lambda *args: calls.append(1) or original(*args))
+    return calls
+
+
+@pytest.mark.parametrize("shape, decimals", [((8, 8), None), ((12, 10), None), ((9, 13), 0), ((16, 16), 1)])
+def test_multiscale_small_grids_and_ties_match_pot_and_highs(multiscale_everywhere, shape, decimals):
+    a, m = random_case(np.random.default_rng(sum(shape)), n=3, shape=shape, decimals=decimals)
+    a[0] = np.where(m[0], 1.0, 0.0) + (a[0] > 1)  # integer-valued: tied costs and tied masses
+    ref = np.array([pot_emd(a[i], m[i]) for i in range(len(a))])
+    got = grid_emd(a, m, solver="multiscale")
+    assert len(multiscale_everywhere) == len(a)
+    np.testing.assert_allclose(got, ref, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(grid_emd(a, m, solver="highs"), got, atol=1e-8, rtol=0)
+
+
+def test_multiscale_attribution_equal_to_mask_and_large_mask_side(multiscale_everywhere):
+    rng = np.random.default_rng(22)
+    m = rng.random((2, 20, 20)) < 0.3
+    m[:, 0, 0] = True
+    assert grid_emd(m * 2.5, m, solver="multiscale") == pytest.approx([0.0, 0.0], abs=1e-15)
+    a = np.zeros((2, 20, 20))
+    a[:, 3:6, 4:6] = rng.random((2, 3, 2)) + 0.1  # the attribution side (6 pixels) is the small one
+    big = np.ones((2, 20, 20), bool)
+    ref = [pot_emd(a[i], big[i]) for i in range(2)]
+    np.testing.assert_allclose(grid_emd(a, big, solver="multiscale"), ref, atol=1e-9, rtol=0)
+
+
+def test_certified_colgen_prices_in_missing_arcs():
+    """Started from the arcs of a poor feasible plan only, the pricing loop still reaches the optimum."""
+    ot = pytest.importorskip("ot")
+    from trustbench.metrics.attribution import _certified_colgen
+
+    rng = np.random.default_rng(23)
+    ps, pk = rng.random(300), rng.random(20)
+    ps, pk = ps / ps.sum(), pk / ps.sum() * ps.sum() / pk.sum()
+    cost = np.hypot(*(rng.random((2, 300, 1)) * 30 - rng.random((2, 1, 20)) * 30))
+    arcs = np.zeros(cost.shape, bool)  # north-west corner rule: a feasible plan with n + m - 1 arcs
+    i = j = 0
+    rest_s, rest_k = ps.copy(), pk.copy()
+    while i < 300 and j < 20:
+        arcs[i, j] = True
+        step = min(rest_s[i], rest_k[j])
+        rest_s[i] -= step
+        rest_k[j] -= step
+        if rest_s[i] <= rest_k[j]:
+            i += 1
+        else:
+            j += 1
+    value, v, plan = _certified_colgen(ps, pk, cost, arcs, None)
+    assert value == pytest.approx(ot.emd2(ps, pk, cost), abs=1e-12)
+    f = (cost - v).min(axis=1)
+    assert ps @ f + pk @ v == pytest.approx(value, abs=1e-10)  # the dual certificate closes the gap
