@@ -154,9 +154,14 @@ class GradientShap(_Captum):
         import torch
         from captum.attr import GradientShap as M
 
-        torch.manual_seed(context.seed)  # captum draws the references and the interpolation points
-        return M(model.module_).attribute(x, baselines=_background(context, self.n_background, x), target=t,
-                                          n_samples=int(self.n_samples), stdevs=0.0)
+        torch.manual_seed(context.seed)
+        state = np.random.get_state()  # captum 0.9 draws references and interpolation points from
+        np.random.seed(context.seed % 2**32)  # numpy's global generator: seed it, then restore it
+        try:
+            return M(model.module_).attribute(x, baselines=_background(context, self.n_background, x), target=t,
+                                              n_samples=int(self.n_samples), stdevs=0.0)
+        finally:
+            np.random.set_state(state)
 
 
 class GuidedBackprop(_Captum):

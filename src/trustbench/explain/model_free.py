@@ -67,7 +67,8 @@ class SobelBaseline(_ImageBaseline):
     def _map(self, X: np.ndarray, context: Context) -> np.ndarray:
         from scipy.ndimage import sobel
 
-        return np.hypot(sobel(X, axis=-1, mode="reflect"), sobel(X, axis=-2, mode="reflect"))
+        # per image: sobel smooths along every other axis, the batch axis included
+        return np.stack([np.hypot(sobel(x, axis=-1, mode="reflect"), sobel(x, axis=-2, mode="reflect")) for x in X])
 
 
 class LaplaceBaseline(_ImageBaseline):

@@ -5,7 +5,7 @@ two logits (class 0, class 1), so every attribution method — gradient-based (c
 perturbation-based — sees the same kind of model, and a user's own model only has to offer the same
 ``module_``. ``fit(X, y, seed=...)`` is deterministic on CPU; ``predict_proba(X)`` gives ``(n, 2)``.
 
-- ``logistic``: L2-regularised logistic regression fitted exactly (scikit-learn, L-BFGS), written
+- ``logistic``: L2-regularised logistic regression fitted to convergence (scikit-learn, L-BFGS, tol 1e-6), written
   into ``Flatten -> Linear(d, 2)`` with logits ``(-s/2, s/2)``, ``s = w·x + b`` (same probabilities;
   the gradient of either logit is ``±w/2``, so attributions do not depend on the class explained).
 - ``mlp_classifier``: ``Flatten -> [Linear -> ReLU] x len(hidden) -> Linear(·, 2)``.
