@@ -260,13 +260,33 @@ class LRP(_Captum):
 
 
 class _Perturbation(_Captum):
+    """Captum's perturbation methods over feature groups switched to 0 (by default sampling methods
+    named by ``captum_class``, ``n_samples`` draws, seeded)."""
+
     needs_module = False
     batch_size = 64
+    captum_class = ""
+
+    def __init__(self, *, n_samples: int = 256, block: int | None = None) -> None:
+        self.n_samples = n_samples
+        self.block = block
 
     def _mask(self, x):
         import torch
 
         return torch.from_numpy(feature_groups(tuple(x.shape[1:]), self.block)).unsqueeze(0)
+
+    def _attribute(self, model, x, t, context):
+        import importlib
+
+        import torch
+
+        method = getattr(importlib.import_module("captum.attr"), self.captum_class)
+        torch.manual_seed(context.seed)
+        with _no_grad():
+            return method(forward_logits(model)).attribute(
+                x.detach(), target=t, baselines=0.0, feature_mask=self._mask(x), n_samples=int(self.n_samples),
+                perturbations_per_eval=64)
 
 
 class Occlusion(_Perturbation):
@@ -300,49 +320,19 @@ def _no_grad():
 class Lime(_Perturbation):
     """LIME: sparse linear surrogate on feature groups switched off (Ribeiro et al. 2016)."""
 
-    def __init__(self, *, n_samples: int = 256, block: int | None = None) -> None:
-        self.n_samples = n_samples
-        self.block = block
-
-    def _attribute(self, model, x, t, context):
-        import torch
-        from captum.attr import Lime as M
-
-        torch.manual_seed(context.seed)
-        with _no_grad():
-            return M(forward_logits(model)).attribute(x.detach(), target=t, baselines=0.0, feature_mask=self._mask(x),
-                                                      n_samples=int(self.n_samples), perturbations_per_eval=64)
+    captum_class = "Lime"
 
 
 class KernelShap(_Perturbation):
     """KernelSHAP: Shapley values by weighted regression over coalitions (Lundberg & Lee 2017)."""
 
-    def __init__(self, *, n_samples: int = 256, block: int | None = None) -> None:
-        self.n_samples = n_samples
-        self.block = block
-
-    def _attribute(self, model, x, t, context):
-        import torch
-        from captum.attr import KernelShap as M
-
-        torch.manual_seed(context.seed)
-        with _no_grad():
-            return M(forward_logits(model)).attribute(x.detach(), target=t, baselines=0.0, feature_mask=self._mask(x),
-                                                      n_samples=int(self.n_samples), perturbations_per_eval=64)
+    captum_class = "KernelShap"
 
 
 class ShapleyValueSampling(_Perturbation):
     """Shapley values by sampling permutations of the feature groups (Castro et al. 2009)."""
 
+    captum_class = "ShapleyValueSampling"
+
     def __init__(self, *, n_samples: int = 8, block: int | None = None) -> None:
-        self.n_samples = n_samples
-        self.block = block
-
-    def _attribute(self, model, x, t, context):
-        import torch
-        from captum.attr import ShapleyValueSampling as M
-
-        torch.manual_seed(context.seed)
-        with _no_grad():
-            return M(forward_logits(model)).attribute(x.detach(), target=t, baselines=0.0, feature_mask=self._mask(x),
-                                                      n_samples=int(self.n_samples), perturbations_per_eval=64)
+        super().__init__(n_samples=n_samples, block=block)
