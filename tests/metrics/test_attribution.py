@@ -328,3 +328,36 @@ def test_certified_colgen_prices_in_missing_arcs():
     assert value == pytest.approx(ot.emd2(ps, pk, cost), abs=1e-12)
     f = (cost - v).min(axis=1)
     assert ps @ f + pk @ v == pytest.approx(value, abs=1e-10)  # the dual certificate closes the gap
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_add_best_marks_the_k_smallest_reduced_costs(k):
+    """argmin sweeps against a full sort (distinct values: no ties), on all rows and on a subset."""
+    from trustbench.metrics.attribution import _add_best
+
+    rng = np.random.default_rng(24 + k)
+    reduced = rng.permutation(40 * 6).reshape(40, 6).astype(float)  # 6 columns: k = 7 takes them all
+    want = np.zeros(reduced.shape, bool)
+    np.put_along_axis(want, np.argsort(reduced, axis=1)[:, :k], True, axis=1)
+    arcs = np.zeros(reduced.shape, bool)
+    np.testing.assert_array_equal(_add_best(arcs, reduced.copy(), k), reduced.min(axis=1))
+    np.testing.assert_array_equal(arcs, want)
+    rows = np.array([3, 17, 30])
+    arcs = np.zeros(reduced.shape, bool)
+    _add_best(arcs, reduced[rows], k, rows)
+    np.testing.assert_array_equal(arcs[rows], want[rows])
+    assert arcs.sum() == len(rows) * min(k, 6)
+
+
+def test_multiscale_cost_helpers_match_cdist():
+    from scipy.spatial.distance import cdist
+
+    from trustbench.metrics.attribution import _centre_cost, _grid_cost
+
+    rng = np.random.default_rng(25)
+    shape = (13, 21)
+    rows, cols = rng.choice(13 * 21, 50, replace=False), rng.choice(13 * 21, 9, replace=False)
+    yx = np.stack(np.unravel_index(np.arange(13 * 21), shape), axis=1).astype(float)
+    np.testing.assert_allclose(_grid_cost(rows, cols, shape), cdist(yx[rows], yx[cols]), rtol=1e-15, atol=0)
+    centre = rng.random((30, 2)) * 20
+    np.testing.assert_allclose(_centre_cost(centre, yx[cols]), cdist(centre, yx[cols]), rtol=1e-14, atol=1e-14)

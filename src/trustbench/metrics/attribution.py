@@ -286,13 +286,23 @@ def _sparse_simplex(ps: np.ndarray, pk: np.ndarray, cost: np.ndarray, arcs: np.n
     return fr.astype(np.intp), fc.astype(np.intp), flow, u, v
 
 
-def _add_topk(arcs: np.ndarray, rows: np.ndarray, reduced: np.ndarray, k: int) -> None:
-    """Add to ``arcs`` the k arcs of smallest reduced cost of each row in ``rows``."""
-    if k >= reduced.shape[1]:
-        arcs[rows] = True
-        return
-    idx = np.argpartition(reduced, k - 1, axis=1)[:, :k]
-    arcs[rows[:, None], idx] = True
+def _add_best(arcs: np.ndarray, reduced: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Add to ``arcs`` the k arcs of smallest reduced cost of each row; returns the row minima.
+
+    ``reduced`` holds the reduced costs of the rows ``rows`` of ``arcs`` (default: all rows). k
+    row-wise ``argmin`` sweeps (each found arc is then masked with inf, so ``reduced`` is
+    overwritten): for k of a few, measured about twice as fast as ``argpartition``.
+    """
+    sub = np.arange(reduced.shape[0])
+    rows = sub if rows is None else rows
+    j = reduced.argmin(axis=1)
+    f = reduced[sub, j]
+    for step in range(min(k, reduced.shape[1])):
+        arcs[rows, j] = True
+        if step + 1 < k:
+            reduced[sub, j] = np.inf
+            j = reduced.argmin(axis=1)
+    return f
 
 
 def _certified_colgen(ps, pk, cost, arcs, init):
@@ -306,10 +316,11 @@ def _certified_colgen(ps, pk, cost, arcs, init):
     get their best arcs and the restricted problem is solved again. Returns (P, v, plan arcs) or None
     when it did not certify within ``_MS_MAX_ROUNDS`` rounds.
     """
+    reduced = np.empty_like(cost)  # reused: a fresh 8 MB array each round costs its page faults
     for _ in range(_MS_MAX_ROUNDS):
         r, c, flow, u, v = _sparse_simplex(ps, pk, cost, arcs, init)
         primal = float(flow @ cost[r, c])
-        reduced = cost - v
+        np.subtract(cost, v, out=reduced)
         f = reduced.min(axis=1)
         dual = float(ps @ f + pk @ v)
         if primal - dual <= _MS_GAP_TOL:
@@ -319,7 +330,7 @@ def _certified_colgen(ps, pk, cost, arcs, init):
         bad = np.flatnonzero(f < u - 1e-13)
         if len(bad) == 0:  # gap from rounding alone: price every row
             bad = np.arange(len(ps))
-        _add_topk(arcs, bad, reduced[bad], _MS_TOPK)
+        _add_best(arcs, reduced[bad], _MS_TOPK, bad)
         init = (f, v)
     return None
 
@@ -331,6 +342,16 @@ def _pool_rows(yx: np.ndarray, ps: np.ndarray, side: int) -> tuple[np.ndarray, n
     mass = np.bincount(inv, ps)
     centre = np.stack([np.bincount(inv, ps * yx[:, 0]), np.bincount(inv, ps * yx[:, 1])], axis=1) / mass[:, None]
     return inv, mass, centre
+
+
+def _centre_cost(centre: np.ndarray, yx: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the points ``centre`` (m, 2) and ``yx`` (n, 2), in place."""
+    dy = np.subtract.outer(centre[:, 0], yx[:, 0])
+    dx = np.subtract.outer(centre[:, 1], yx[:, 1])
+    dy *= dy
+    dx *= dx
+    dy += dx
+    return np.sqrt(dy, out=dy)
 
 
 def _transport_multiscale(ps: np.ndarray, pk: np.ndarray, yx_s: np.ndarray, yx_k: np.ndarray,
@@ -352,7 +373,7 @@ def _transport_multiscale(ps: np.ndarray, pk: np.ndarray, yx_s: np.ndarray, yx_k
             inv, mass, level_cost = np.arange(len(ps)), ps, cost
         else:
             inv, mass, centre = _pool_rows(yx_s, ps, side)
-            level_cost = np.sqrt(((centre[:, None, :] - yx_k[None, :, :]) ** 2).sum(axis=2))
+            level_cost = _centre_cost(centre, yx_k)
         if plan is None:  # coarsest level: dense
             import ot
 
@@ -364,10 +385,9 @@ def _transport_multiscale(ps: np.ndarray, pk: np.ndarray, yx_s: np.ndarray, yx_k
             up = np.empty(len(mass), np.intp)
             up[inv] = prev_inv  # block of this level -> block of the coarser level
             arcs = plan[up]
-            reduced = level_cost - v
-            _add_topk(arcs, np.arange(len(mass)), reduced, _MS_TOPK)
+            f = _add_best(arcs, level_cost - v, _MS_TOPK)
             try:
-                res = _certified_colgen(mass, pk, level_cost, arcs, (reduced.min(axis=1), v))
+                res = _certified_colgen(mass, pk, level_cost, arcs, (f, v))
             except RuntimeError:
                 res = None
             if res is None:
@@ -383,9 +403,13 @@ def _grid_cost(rows: np.ndarray, cols: np.ndarray, shape: tuple[int, ...]) -> np
     """Euclidean distances between the flat grid cells ``rows`` and ``cols``, from a table of sqrt."""
     h, w = shape
     table = np.sqrt(np.add.outer(np.arange(h) ** 2, np.arange(w) ** 2).astype(float))
-    ry, rx = np.divmod(rows, w)
-    cy, cx = np.divmod(cols, w)
-    return table.ravel()[np.abs(ry[:, None] - cy[None, :]) * w + np.abs(rx[:, None] - cx[None, :])]
+    # int32 and in place: half the memory traffic of the int64 temporaries (measured 2x faster)
+    ry, rx = np.divmod(rows.astype(np.int32), w)
+    cy, cx = np.divmod(cols.astype(np.int32), w)
+    idx = np.abs(ry[:, None] - cy[None, :])
+    idx *= w
+    idx += np.abs(rx[:, None] - cx[None, :])
+    return table.ravel()[idx]
 
 
 def _w1_grid(a: np.ndarray, b: np.ndarray, shape: tuple[int, ...], solver: str) -> float:
