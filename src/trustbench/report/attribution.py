@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from trustbench.protocols.attribution import METRICS, METRICS_META
 from trustbench.report.figures import _label, _render
 from trustbench.report.html import PALETTE, MetricInfo, _artifact, fmt
 
@@ -55,10 +56,9 @@ __all__ = [
     "DISPLAY_MAX",
 ]
 
-ATTRIBUTION_METRICS = ("precision_at_k", "emd_score", "attribution_auroc", "attribution_ap",
-                       "relevance_mass_accuracy", "suppressor_share")
+ATTRIBUTION_METRICS = METRICS
 """Metric columns, in this order, when present; other per-sample metrics follow."""
-LOWER_IS_BETTER = frozenset({"suppressor_share"})
+LOWER_IS_BETTER = frozenset(k for k, v in METRICS_META.items() if not v["higher_is_better"])
 BASELINES = ("random", "sobel", "laplace", "input")
 """Model-free baselines, drawn last, in this order."""
 TESTED_BASELINES = ("random", "sobel", "laplace")
