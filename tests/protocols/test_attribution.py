@@ -117,6 +117,10 @@ def test_grid_needs_explainers_and_names_are_checked():
     bad = {**SUITE, "benchmarks": [{**SUITE["benchmarks"][0], "explainers": ["saliancy"]}]}
     with pytest.raises(SuiteError, match=r"explainers\[0\].*unknown explainer 'saliancy'.*saliency"):
         load_suite(bad)
+    bad = {**SUITE, "benchmarks": [{**SUITE["benchmarks"][0],
+                                    "explainers": ["saliency", {"name": "occlusion", "params": {"window": 0}}]}]}
+    with pytest.raises(SuiteError, match=r"explainers\[1\].*window must be >= 1; got 0"):
+        load_suite(bad)  # parameters are checked before any work
 
 
 def test_benchmark_registered_and_presets_expand():

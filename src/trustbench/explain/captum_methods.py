@@ -62,7 +62,8 @@ class _Captum:
 
     def validate(self) -> None:
         for name, value in vars(self).items():
-            if name in ("n_steps", "n_samples", "n_background"):
+            if name in ("n_steps", "n_samples", "n_background") or (name in ("window", "stride", "block")
+                                                                    and value is not None):
                 check_int(value, name, minimum=1)
 
     def _attribute(self, model: Any, x, t, context: Context):

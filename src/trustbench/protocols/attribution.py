@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from trustbench.protocols.predictive import _entry_field, as_spec, make_method, make_task
+from trustbench.protocols.predictive import _entry_field, as_spec, make_method, make_task, task_method_cells
 from trustbench.runner.cells import Cell, CellResult
 
 __all__ = ["grid", "run_cell", "score_attributions", "METRICS", "METRICS_META", "TEST_BASELINES", "ALPHA"]
@@ -68,19 +68,8 @@ def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[C
     explainers = tuple(as_spec(e) for e in _entry_field(entry, "explainers", ()) or ())
     if not explainers:
         raise ValueError(f"benchmark {benchmark!r}: the attribution protocol needs `explainers` in the suite entry.")
-    n_boot = int(_entry_field(entry, "n_boot", 1000))
-    methods = [as_spec(m) for m in _entry_field(entry, "methods", ())]
-    cells = []
-    for task_spec in (as_spec(t) for t in _entry_field(entry, "tasks", ())):
-        task = make_task(task_spec)
-        for method_spec in methods:
-            if not _supports(make_method(method_spec, task), task):
-                continue
-            for seed in seeds:
-                cells.append(Cell(suite=suite, benchmark=benchmark, protocol=PROTOCOL, task=task_spec,
-                                  method=method_spec, seed=int(seed), n_boot=n_boot, explainers=explainers,
-                                  task_label=getattr(task, "label", task.name)))
-    return cells
+    return task_method_cells(suite, benchmark, entry, seeds, protocol=PROTOCOL, supports=_supports,
+                             explainers=explainers)
 
 
 # ----------------------------------------------------------------------------- scoring

@@ -22,7 +22,7 @@ import numpy as np
 from trustbench.runner.cells import Cell, CellResult, Spec
 from trustbench.types import Data, Dataset
 
-__all__ = ["grid", "run_cell", "evaluation_sets", "EvalSet", "REFERENCE", "COVERAGE_LEVELS", "GUM_K"]
+__all__ = ["grid", "run_cell", "evaluation_sets", "task_method_cells", "EvalSet", "REFERENCE", "COVERAGE_LEVELS", "GUM_K"]
 
 REFERENCE = "reference"
 """Method name of a task's own reference method (``task.reference()``)."""
@@ -68,6 +68,25 @@ def make_method(spec: Spec, task):
     method = METHODS.create(spec.name, **spec.params)
     # a method that needs knowledge only the task has (the GUM methods: its physical model) takes it here
     return method.for_task(task) if hasattr(method, "for_task") else method
+
+
+def task_method_cells(suite: str, benchmark: str, entry: Any, seeds: Iterable[int], *, protocol: str,
+                      supports, **fields: Any) -> list[Cell]:
+    """One cell per (task, method, seed) with ``supports(method, task)`` true, for protocols without
+    reference cells (ICU, attribution). The task's ``label`` (default: its name) is the cell's
+    ``task_label``; ``fields`` are further Cell fields (perturbations, explainers)."""
+    n_boot = int(_entry_field(entry, "n_boot", 1000))
+    methods = [as_spec(m) for m in _entry_field(entry, "methods", ())]
+    cells = []
+    for task_spec in (as_spec(t) for t in _entry_field(entry, "tasks", ())):
+        task = make_task(task_spec)
+        for method_spec in methods:
+            if not supports(make_method(method_spec, task), task):
+                continue
+            cells += [Cell(suite=suite, benchmark=benchmark, protocol=protocol, task=task_spec, method=method_spec,
+                           seed=int(seed), n_boot=n_boot, task_label=getattr(task, "label", task.name), **fields)
+                      for seed in seeds]
+    return cells
 
 
 def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:

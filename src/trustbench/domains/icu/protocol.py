@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from trustbench.protocols.predictive import _entry_field, _rng, as_spec, make_method, make_task
+from trustbench.protocols.predictive import _entry_field, _rng, as_spec, make_method, make_task, task_method_cells
 from trustbench.runner.cells import Cell, CellResult
 
 __all__ = ["grid", "run_cell", "evaluation_sets", "predict_arrays"]
@@ -31,19 +31,8 @@ def _supports(method, task) -> bool:
 def grid(suite: str, benchmark: str, entry: Any, seeds: Iterable[int]) -> list[Cell]:
     """One cell per (task, method, seed) the method supports (effect learners only on effect tasks)."""
     perturbations = tuple(as_spec(p) for p in _entry_field(entry, "perturbations", ()) or ())
-    n_boot = int(_entry_field(entry, "n_boot", 1000))
-    methods = [as_spec(m) for m in _entry_field(entry, "methods", ())]
-    cells = []
-    for task_spec in (as_spec(t) for t in _entry_field(entry, "tasks", ())):
-        task = make_task(task_spec)
-        for method_spec in methods:
-            if not _supports(make_method(method_spec, task), task):
-                continue
-            for seed in seeds:
-                cells.append(Cell(suite=suite, benchmark=benchmark, protocol=PROTOCOL, task=task_spec,
-                                  method=method_spec, seed=int(seed), perturbations=perturbations, n_boot=n_boot,
-                                  task_label=task.label))
-    return cells
+    return task_method_cells(suite, benchmark, entry, seeds, protocol=PROTOCOL, supports=_supports,
+                             perturbations=perturbations)
 
 
 def evaluation_sets(split, perturbations, seed: int) -> list[tuple[str, float, Any]]:
