@@ -40,32 +40,23 @@ from typing import Any
 
 import numpy as np
 
-from trustbench.protocols.attribution import METRICS, METRICS_META
+from trustbench.protocols.attribution import ALPHA, METRICS, METRICS_META, TEST_BASELINES
 from trustbench.report.figures import _label, _render
-from trustbench.report.html import PALETTE, MetricInfo, _artifact, fmt
+from trustbench.report.html import PALETTE, MetricInfo, _artifact, fmt, metric_info
 
 __all__ = [
     "attribution_view",
     "examples_figure",
     "tabular_figure",
     "scores_figure",
-    "ATTRIBUTION_METRICS",
-    "LOWER_IS_BETTER",
     "BASELINES",
-    "TESTED_BASELINES",
     "DISPLAY_MAX",
 ]
 
-ATTRIBUTION_METRICS = METRICS
-"""Metric columns, in this order, when present; other per-sample metrics follow."""
-LOWER_IS_BETTER = frozenset(k for k, v in METRICS_META.items() if not v["higher_is_better"])
 BASELINES = ("random", "sobel", "laplace", "input")
 """Model-free baselines, drawn last, in this order."""
-TESTED_BASELINES = ("random", "sobel", "laplace")
-"""Baselines an explainer is tested against (``p_holm[<metric> vs <baseline>]``)."""
 DISPLAY_MAX = 32
 """Images larger than this (pixels per side) are shown block-averaged to at most this size."""
-DEFAULT_ALPHA = 0.05
 PANEL = 0.55
 """Inches per map panel."""
 MAP_CMAP = "Reds"
@@ -76,14 +67,6 @@ BASELINE_STYLE = {"random": ("#111827", (0, (4, 2))), "sobel": ("#0f766e", (0, (
 """Reference-line colour and dash of each baseline: dark, apart from the model colours (PALETTE)."""
 _OTHER_STYLE = ("#9ca3af", (0, (2, 2)))
 _P_HOLM = re.compile(r"^p_holm\[(?P<metric>.+) vs (?P<baseline>[^\]\s]+)\]$")
-_DESCRIPTIONS = {
-    "precision_at_k": "share of the k most attributed features inside the ground-truth mask (k = mask size)",
-    "emd_score": "1 - earth mover's distance between |attribution| and the mask, over the image diameter",
-    "attribution_auroc": "AUROC of |attribution| as a score for mask membership",
-    "attribution_ap": "average precision of |attribution| for mask membership",
-    "relevance_mass_accuracy": "share of the attribution mass inside the mask",
-    "suppressor_share": "share of the attribution mass on suppressor features (lower is better)",
-}
 
 
 # --------------------------------------------------------------------------------------------
@@ -92,8 +75,7 @@ _DESCRIPTIONS = {
 
 
 def _info(metric: str) -> MetricInfo:
-    return MetricInfo(metric, higher_is_better=metric not in LOWER_IS_BETTER,
-                      description=_DESCRIPTIONS.get(metric, ""))
+    return metric_info(metric, METRICS_META.get(metric, {}))
 
 
 def _block_mean(image: np.ndarray, factor: int) -> np.ndarray:
@@ -421,7 +403,7 @@ def scores_figure(models: Sequence[dict[str, Any]], metrics: Sequence[str], expl
                     if v.size:
                         color, style = BASELINE_STYLE.get(b, _OTHER_STYLE)
                         ax.axvline(float(np.median(v)), color=color, linestyle=style, linewidth=0.9)
-                bounded = metric in ATTRIBUTION_METRICS
+                bounded = metric in METRICS
                 if bounded:
                     ax.set_xlim(-0.03, 1.03)
                     ax.set_xticks([0, 0.5, 1], ["0", "0.5", "1"])
@@ -434,7 +416,7 @@ def scores_figure(models: Sequence[dict[str, Any]], metrics: Sequence[str], expl
                 else:
                     ax.set_yticks(y, [])
                     ax.tick_params(axis="y", length=0)
-                arrow = " ↓" if metric in LOWER_IS_BETTER else " ↑"
+                arrow = f" {_info(metric).direction}"
                 ax.set_title(_label(metric, 26) + arrow, fontsize=7.5)
         handles = [Line2D([], [], color=BASELINE_STYLE.get(b, _OTHER_STYLE)[0], linewidth=0.9,
                           linestyle=BASELINE_STYLE.get(b, _OTHER_STYLE)[1], label=f"{b} (median)") for b in bases]
@@ -491,7 +473,7 @@ def _metrics(records, scores: dict) -> list[str]:
     for m in expl["metric"].astype(str):
         if not m.startswith("p_holm["):
             present.setdefault(m, None)
-    return [m for m in ATTRIBUTION_METRICS if m in present] + [m for m in present if m not in ATTRIBUTION_METRICS]
+    return [m for m in METRICS if m in present] + [m for m in present if m not in METRICS]
 
 
 def _pooled_scores(items: list) -> dict[str, dict[str, np.ndarray]]:
@@ -510,7 +492,7 @@ def _alpha(scores: dict) -> float:
             a = v.get("alpha")
             if isinstance(a, (int, float)) and 0 < a < 1:
                 return float(a)
-    return DEFAULT_ALPHA
+    return ALPHA
 
 
 def _accuracy(records, model: str, model_items: list) -> dict[str, str]:
@@ -552,7 +534,7 @@ def _fails(pvalues: dict, method: str, metric: str, bases: list[str], alpha: flo
     """The baselines that ``method`` is not shown to beat on ``metric``: p_holm >= alpha (or missing)
     in at least one seed. The title gives each seed's p-value."""
     out = []
-    for b in (b for b in TESTED_BASELINES if b in bases):
+    for b in (b for b in TEST_BASELINES if b in bases):
         items = pvalues.get((method, metric, b))
         if not items:
             continue
@@ -712,4 +694,4 @@ def attribution_view(records, artifacts, salt: str) -> dict[str, Any] | None:
                        "line = median, whiskers = 5th–95th percentile, no outlier points. Vertical lines: the "
                        "baselines' medians on the same samples. ↑ higher is better, ↓ lower is better."})
     return {"figures": figures, "table": table, "alpha": f"{alpha:g}",
-            "baselines": [b for b in TESTED_BASELINES if b in bases]}
+            "baselines": [b for b in TEST_BASELINES if b in bases]}
