@@ -504,6 +504,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
     from markupsafe import Markup
 
     from trustbench.report.attribution import attribution_view
+    from trustbench.report.posterior import posterior_view, sweep_view
 
     _check_frame(records, "records", RECORD_COLUMNS)
     _check_frame(cells, "cells", CELL_COLUMNS)
@@ -538,6 +539,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
                 "figures": [{**f, "svg": Markup(f["svg"])} for f in figs],
                 "gum": _gum(a, methods), "diagnostics": _diagnostics(a, methods),
                 "attribution": attribution_view(r, a, tid),
+                "posterior": posterior_view(r, a, tid, colors, methods),
             })
         failed = cel[cel["status"] != "ok"]
         meta = benchmarks_meta.get(bench)
@@ -549,6 +551,8 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
             "legend": [{"label": m, "color": colors[m]} for m in methods if m in shown],
             "gap": [{**g, "figure": Markup(g["figure"])} for g in _gap(rec, infos, tasks, methods, colors, bid)],
             "gap_id": slug(bench, "reference-gap"),
+            "sweep": sweep_view(rec, art, methods, colors, bid),
+            "sweep_id": slug(bench, "noise-and-model-error"),
             "tasks": task_views,
             "cards": _card_views(rec, art, infos, colors, slug, bench),
             "failed": [{"task": str(f.task), "method": str(f.method), "seed": f.seed,

@@ -174,8 +174,9 @@ def _as_reference(obj: Any, params: Mapping[str, Any] | None, kind: str,
 
 def _benchmark_of(task: str) -> Any:
     """The registered benchmark whose presets list ``task`` (benchmarks that fail to load are
-    passed over), or an ad hoc one under the predictive protocol."""
-    from trustbench.registry import BENCHMARKS
+    passed over), or an ad hoc one under the task's ``protocol`` attribute (default: predictive;
+    a posterior task such as one from ``trustbench.tasks.from_simulator`` says ``"posterior"``)."""
+    from trustbench.registry import BENCHMARKS, TASKS
     from trustbench.types import Benchmark
 
     for name in BENCHMARKS.names():
@@ -186,7 +187,8 @@ def _benchmark_of(task: str) -> Any:
         for preset in getattr(bench, "presets", {}).values():
             if task in (t if isinstance(t, str) else t.get("name") for t in preset.get("tasks", ())):
                 return bench
-    return Benchmark(name="evaluate", question="evaluate()", protocol="predictive", presets={})
+    protocol = str(getattr(TASKS.load(task), "protocol", "predictive"))
+    return Benchmark(name="evaluate", question="evaluate()", protocol=protocol, presets={})
 
 
 def evaluate(task: Any, method: Any, *, params: Mapping[str, Any] | None = None,

@@ -1,0 +1,1 @@
+"""Simulation-based inference: priors, posterior tasks, posterior estimators and reference posteriors."""

@@ -1,0 +1,173 @@
+"""The posterior protocol on a conjugate Gaussian task, with oracle estimators whose calibration is known."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from trustbench.posterior.base import Observation
+from trustbench.posterior.priors import Normal
+from trustbench.protocols import posterior as P
+from trustbench.registry import METHODS, TASKS
+from trustbench.runner.cells import Cell, Spec
+
+SIGMA = 0.5  # x = theta + N(0, SIGMA^2 I); theta ~ N(0, I): posterior N(x / (1 + SIGMA^2), SIGMA^2 / (1 + SIGMA^2) I)
+POST_VAR = SIGMA**2 / (1 + SIGMA**2)
+
+
+@dataclass
+class Conjugate:
+    """A 2-D conjugate Gaussian task with exact reference posteriors."""
+
+    nan_share: float = 0.0
+    n_observations: int = 8
+    n_reference: int = 500
+    n_calibration: int = 300
+    n_calibration_draws: int = 99
+    max_invalid_share: float = 0.2
+    name: str = "test/conjugate"
+    parameter_names: tuple = ("a", "b")
+    protocol: str = "posterior"
+    prior: Normal = field(default_factory=lambda: Normal(np.zeros(2), np.eye(2)))
+
+    def simulate(self, theta, rng):
+        x = theta + SIGMA * rng.standard_normal(theta.shape)
+        x[rng.random(len(x)) < self.nan_share] = np.nan
+        return x
+
+    def simulate_test(self, theta, rng):
+        return theta + SIGMA * rng.standard_normal(theta.shape)
+
+    def observations(self, seed):
+        rng = np.random.default_rng(seed)
+        theta = self.prior.sample(self.n_observations, rng)
+        x = self.simulate_test(theta, rng)
+        ref = posterior_draws(x, self.n_reference, rng, 1.0)
+        return [Observation(x=x[i], theta=theta[i], reference=ref[i], meta={"method": "analytic"})
+                for i in range(len(x))]
+
+
+def posterior_draws(x, n, rng, scale):
+    mean = x / (1 + SIGMA**2)
+    return mean[:, None, :] + scale * np.sqrt(POST_VAR) * rng.standard_normal((len(x), n, x.shape[1]))
+
+
+@dataclass
+class Oracle:
+    """Samples the exact posterior with its sd multiplied by ``scale`` (1: calibrated, < 1: over-confident)."""
+
+    scale: float = 1.0
+    num_simulations: int = 200
+
+    def fit(self, theta, x, *, prior, seed=0):
+        self.n_fit_ = len(theta)
+        return self
+
+    def sample(self, x, n_samples, rng):
+        return posterior_draws(np.asarray(x), n_samples, rng, self.scale)
+
+    def log_prob(self, theta, x):
+        mean = np.asarray(x)[:, None, :] / (1 + SIGMA**2)
+        var = POST_VAR * self.scale**2
+        return (-0.5 * ((theta - mean) ** 2).sum(axis=2) / var - np.log(2 * np.pi * var))
+
+
+@pytest.fixture(autouse=True)
+def registered():
+    TASKS.register("test/conjugate", Conjugate, overwrite=True)
+    METHODS.register("oracle", Oracle, overwrite=True)
+    yield
+    TASKS.unregister("test/conjugate")
+    METHODS.unregister("oracle")
+
+
+def run(method: Spec, task: Spec = Spec("test/conjugate"), seed: int = 0):
+    cells = P.grid("t", "b", {"tasks": [task], "methods": [method], "n_boot": 100}, [seed])
+    ref_cell, cell = cells
+    ref = P.run_cell(ref_cell)
+    ref.check()
+    result = P.run_cell(cell, {ref_cell.key: ref.payload})
+    result.check()
+    return ref, result, {r["metric"]: r for r in result.records}
+
+
+def test_grid_makes_a_reference_cell_per_task_and_seed():
+    cells = P.grid("t", "b", {"tasks": ["test/conjugate"], "methods": ["oracle", "abc"], "n_boot": 10}, [0, 1])
+    refs = [c for c in cells if c.method.name == "reference"]
+    assert len(refs) == 2 and len(cells) == 6
+    for c in cells:
+        if c.method.name != "reference":
+            assert c.depends_on == tuple(r.key for r in refs if r.seed == c.seed)
+
+
+def test_calibrated_oracle_scores_near_ideal():
+    ref, result, rec = run(Spec("oracle"))
+    assert 0.4 < rec["c2st"]["value"] < 0.62  # exact posterior vs exact reference: near chance
+    assert rec["coverage_error"]["value"] < 0.05
+    assert abs(rec["coverage_90"]["value"] - 0.9) < 0.05
+    assert rec["hpd_coverage_error"]["value"] < 0.05
+    assert rec["sbc_outside_band"]["value"] == 0.0
+    assert abs(rec["tarp_atc"]["value"]) < 0.5 * 10  # ATC sums ~10 level differences of a few %
+    # contraction of a conjugate Gaussian is exactly 1 - POST_VAR (prior var 1)
+    assert abs(rec["posterior_contraction"]["value"] - (1 - POST_VAR)) < 0.05
+    assert rec["invalid_simulations"]["value"] == 0
+    assert rec["c2st"]["ci_low"] <= rec["c2st"]["value"] <= rec["c2st"]["ci_high"]
+    assert {"posterior_pairs", "posterior_sbc", "posterior_coverage", "posterior_gum", "posterior_task"} <= set(result.artifacts)
+    gum = result.artifacts["posterior_gum"]["rows"]
+    assert [r["parameter"] for r in gum] == ["a", "b"]
+    assert gum[0]["u"] == pytest.approx(np.sqrt(POST_VAR), rel=0.15)
+
+
+def test_overconfident_oracle_is_caught():
+    _, _, good = run(Spec("oracle"))
+    _, _, bad = run(Spec("oracle", {"scale": 0.4}))
+    assert bad["c2st"]["value"] > good["c2st"]["value"] + 0.1
+    assert bad["coverage_90"]["value"] < 0.6  # P(|z| < 1.645 * 0.4) = 0.49
+    assert bad["coverage_error"]["value"] > 0.15
+    assert bad["sbc_outside_band"]["value"] == 1.0
+    assert bad["posterior_zscore"]["value"] > 1.5 * good["posterior_zscore"]["value"]
+
+
+def test_nan_simulations_are_dropped_counted_and_limited():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, result, rec = run(Spec("oracle"), Spec("test/conjugate", {"nan_share": 0.1}))
+    n = rec["invalid_simulations"]["value"]
+    assert 5 <= n <= 40  # ~20 of 200
+    assert any("not finite" in note for note in result.artifacts["posterior_task"]["notes"])
+    with pytest.raises(ValueError, match="max_invalid_share"):
+        run(Spec("oracle"), Spec("test/conjugate", {"nan_share": 0.5}))
+
+
+def test_same_simulations_for_every_estimator_with_the_same_budget():
+    task = Conjugate()
+    a = P.simulate_training(task, 50, P._rng(3, "training"))
+    b = P.simulate_training(task, 50, P._rng(3, "training"))
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_task_without_posterior_parts_is_refused():
+    class NotPosterior:
+        name = "x"
+
+    with pytest.raises(TypeError, match="not a posterior task"):
+        P.check_task(NotPosterior())
+
+
+def test_simulator_with_wrong_rows_is_a_clear_error():
+    class Bad(Conjugate):
+        def simulate(self, theta, rng):
+            return theta[:-1]
+
+    with pytest.raises(ValueError, match="one row per parameter vector"):
+        P.simulate_training(Bad(), 10, np.random.default_rng(0))
+
+
+def test_records_do_not_depend_on_the_run(tmp_path):
+    _, r1, _ = run(Spec("oracle"))
+    _, r2, _ = run(Spec("oracle"))
+    assert [x["value"] for x in r1.records if x["metric"] != "training_seconds"] == \
+           [x["value"] for x in r2.records if x["metric"] != "training_seconds"]
