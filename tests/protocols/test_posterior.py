@@ -106,8 +106,8 @@ def test_grid_makes_a_reference_cell_per_task_and_seed():
 def test_calibrated_oracle_scores_near_ideal():
     ref, result, rec = run(Spec("oracle"))
     assert 0.4 < rec["c2st"]["value"] < 0.62  # exact posterior vs exact reference: near chance
-    assert rec["coverage_error"]["value"] < 0.05
-    assert abs(rec["coverage_90"]["value"] - 0.9) < 0.05
+    assert rec["interval_coverage_error"]["value"] < 0.05
+    assert abs(rec["interval_coverage_90"]["value"] - 0.9) < 0.05
     assert rec["hpd_coverage_error"]["value"] < 0.05
     assert rec["sbc_outside_band"]["value"] == 0.0
     assert abs(rec["tarp_atc"]["value"]) < 0.5 * 10  # ATC sums ~10 level differences of a few %
@@ -125,8 +125,8 @@ def test_overconfident_oracle_is_caught():
     _, _, good = run(Spec("oracle"))
     _, _, bad = run(Spec("oracle", {"scale": 0.4}))
     assert bad["c2st"]["value"] > good["c2st"]["value"] + 0.1
-    assert bad["coverage_90"]["value"] < 0.6  # P(|z| < 1.645 * 0.4) = 0.49
-    assert bad["coverage_error"]["value"] > 0.15
+    assert bad["interval_coverage_90"]["value"] < 0.6  # P(|z| < 1.645 * 0.4) = 0.49
+    assert bad["interval_coverage_error"]["value"] > 0.15
     assert bad["sbc_outside_band"]["value"] == 1.0
     assert bad["posterior_zscore"]["value"] > 1.5 * good["posterior_zscore"]["value"]
 
@@ -171,3 +171,57 @@ def test_records_do_not_depend_on_the_run(tmp_path):
     _, r2, _ = run(Spec("oracle"))
     assert [x["value"] for x in r1.records if x["metric"] != "training_seconds"] == \
            [x["value"] for x in r2.records if x["metric"] != "training_seconds"]
+
+
+def test_evaluate_runs_a_from_simulator_task_under_the_posterior_protocol():
+    """The user's path: an sbibm-shaped torch simulator and prior, fixed observations with analytic
+    reference samples, one of our estimators, ``trustbench.evaluate``."""
+    import torch
+
+    import trustbench
+    from trustbench.tasks import from_simulator
+
+    def simulator(theta):  # sbibm style: torch in, torch out, torch's global RNG
+        return theta + SIGMA * torch.randn_like(theta)
+
+    prior = torch.distributions.MultivariateNormal(torch.zeros(2), torch.eye(2))
+    rng = np.random.default_rng(5)
+    theta = rng.standard_normal((3, 2))
+    x = theta + SIGMA * rng.standard_normal((3, 2))
+    task = from_simulator(simulator, prior, name="user/conjugate", observations=x, true_parameters=theta,
+                          reference_samples=posterior_draws(x, 400, rng, 1.0), n_calibration=60,
+                          n_calibration_draws=40)
+    df = trustbench.evaluate(task, "mdn", method_params={"num_simulations": 1500, "max_epochs": 60, "patience": 5,
+                                                         "learning_rate": 2e-3},
+                             n_boot=50)
+    methods = set(df["method"])
+    assert "reference" in methods and any(m.startswith("mdn") for m in methods)
+    mine = df[df["method"].str.startswith("mdn")].set_index("metric")["value"]
+    assert {"c2st", "mmd", "nrmse", "posterior_nll", "interval_coverage_error", "tarp_atc"} <= set(mine.index)
+    assert mine["c2st"] < 0.7  # a 2-D Gaussian posterior is easy for an MDN with 1500 simulations
+    assert df[df["metric"] == "c2st"]["n"].iloc[0] == 3
+
+
+def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
+    """The posterior section of the report, from real cells of two estimators in one database."""
+    import re
+
+    import trustbench
+    from trustbench.report import write_report
+
+    db = tmp_path / "r.sqlite"
+    task = Conjugate(n_observations=3, n_reference=300, n_calibration=80, n_calibration_draws=39)
+    for scale in (1.0, 0.4):
+        trustbench.evaluate(task, Oracle(scale=scale), n_boot=20, db=db)
+    html = write_report(db, tmp_path).read_text()
+    section = html[html.index("Posteriors against the reference and the truth"):]
+    assert section.count("Posterior of observation 1: ") == 2  # one pair plot per estimator
+    assert "Simulation-based calibration" in section and "TARP" in section
+    gum = section[section.index('<table class="gum">'):section.index("</table>", section.index('<table class="gum">'))]
+    assert len(re.findall(r'data-method="[^"]*Oracle', gum)) == 2 and 'class="ref"' in gum
+    assert "c2st" in html and "interval_coverage_error" in html
+    # one reference cell: evaluating a second estimator reused the stored observations and reference
+    import sqlite3
+
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from cells where method = 'reference'").fetchone()[0] == 1

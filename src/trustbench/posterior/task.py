@@ -124,6 +124,9 @@ class SimulatorTask:
         Reference samples per observation.
     x_shape : tuple of int, optional
         Shape of one simulation, where known.
+    n_calibration, n_calibration_draws : int
+        Simulations from the prior on which the posterior protocol checks calibration (SBC, coverage,
+        TARP), and posterior draws per simulation.
     """
 
     protocol: ClassVar[str] = "posterior"
@@ -137,6 +140,8 @@ class SimulatorTask:
     reference: Callable[..., Any] | None = None
     n_reference: int = 10_000
     x_shape: tuple[int, ...] | None = None
+    n_calibration: int = 200
+    n_calibration_draws: int = 100
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -152,6 +157,8 @@ class SimulatorTask:
             raise TypeError("simulator must be callable; got None.")
         check_int(self.n_observations, "n_observations", minimum=1)
         check_int(self.n_reference, "n_reference", minimum=1)
+        check_int(self.n_calibration, "n_calibration", minimum=2)
+        check_int(self.n_calibration_draws, "n_calibration_draws", minimum=2)
         if self.fixed_observations is not None:
             obs = tuple(self.fixed_observations)
             if not obs or not all(isinstance(o, Observation) for o in obs):
@@ -288,6 +295,8 @@ def from_simulator(
     true_parameters: Any = None,
     parameter_names: Sequence[str] | None = None,
     n_observations: int = 10,
+    n_calibration: int = 200,
+    n_calibration_draws: int = 100,
 ) -> SimulatorTask:
     """A posterior task from any batched simulator ``simulator(θ) -> x``.
 
@@ -311,6 +320,8 @@ def from_simulator(
         The parameters that made the fixed observations.
     parameter_names : sequence of str, optional
     n_observations : int
+    n_calibration, n_calibration_draws : int
+        Calibration simulations and posterior draws per simulation (posterior protocol).
 
     Returns
     -------
@@ -374,4 +385,5 @@ def from_simulator(
         fixed = tuple(Observation(x=xs[i], theta=thetas[i], reference=refs[i],
                                   meta={"method": "given"} if refs[i] is not None else {}) for i in range(m))
     return SimulatorTask(name=name, prior=tb_prior, simulator=sim, parameter_names=names,
-                         fixed_observations=fixed, n_observations=n_observations, x_shape=x_shape)
+                         fixed_observations=fixed, n_observations=n_observations, x_shape=x_shape,
+                         n_calibration=n_calibration, n_calibration_draws=n_calibration_draws)

@@ -57,15 +57,15 @@ METRICS_META = {
                          "description": "|posterior mean - truth| / posterior sd, averaged over parameters"},
     "posterior_contraction": {"higher_is_better": True, "ideal": 1.0,
                               "description": "1 - posterior variance / prior variance, averaged over parameters"},
-    "nll": {"higher_is_better": False,
+    "posterior_nll": {"higher_is_better": False,
             "description": "-log q(true parameters | x) of the estimator's density"},
     "mode_coverage": {"higher_is_better": True, "ideal": 1.0,
                       "description": "share of the posterior's known modes that carry at least 5 % of the draws"},
     "sbc_outside_band": {"higher_is_better": False, "ideal": 0.0,
                          "description": "share of parameters whose SBC rank ECDF leaves the simultaneous 95 % band (Säilynoja et al. 2022)"},
-    "coverage_error": {"higher_is_better": False, "ideal": 0.0,
+    "interval_coverage_error": {"higher_is_better": False, "ideal": 0.0,
                        "description": "mean |empirical - nominal| coverage of central credible intervals over levels 0.05..0.95 and parameters"},
-    "coverage_90": {"higher_is_better": None, "ideal": 0.9,
+    "interval_coverage_90": {"higher_is_better": None, "ideal": 0.9,
                     "description": "empirical coverage of the central 90 % credible intervals, averaged over parameters"},
     "hpd_coverage_error": {"higher_is_better": False, "ideal": 0.0,
                            "description": "mean |empirical - nominal| coverage of the joint highest-density regions (density estimators)"},
@@ -222,7 +222,7 @@ def observation_scores(draws: np.ndarray, observations: list[dict[str, Any]], pr
         out["posterior_zscore"] = (np.abs(mean - theta) / sd).mean(axis=1)
     out["posterior_contraction"] = (1 - draws.var(axis=1, ddof=1) / prior_sd**2).mean(axis=1)
     if log_prob_true is not None:
-        out["nll"] = -np.asarray(log_prob_true, dtype=float)
+        out["posterior_nll"] = -np.asarray(log_prob_true, dtype=float)
     if modes is not None and all(k is not None for k in modes):
         out["mode_coverage"] = np.array([P.mode_coverage(draws[i], np.asarray(modes[i], dtype=float)) for i in range(m)])
     return out
@@ -248,9 +248,9 @@ def calibration_records(base: dict, theta: np.ndarray, draws: np.ndarray, prior_
     err = (draws.mean(axis=1) - theta) / prior_sd
     records = [
         _plain_record(base, "sbc_outside_band", outside.mean(), n),
-        _stat_record(base, "coverage_error", lambda idx: float(np.abs(inside[idx].mean(axis=0) - levels[:, None]).mean()),
+        _stat_record(base, "interval_coverage_error", lambda idx: float(np.abs(inside[idx].mean(axis=0) - levels[:, None]).mean()),
                      n, n_boot, seed),
-        _stat_record(base, "coverage_90", lambda idx: float(inside[idx, i90].mean()), n, n_boot, seed),
+        _stat_record(base, "interval_coverage_90", lambda idx: float(inside[idx, i90].mean()), n, n_boot, seed),
         _stat_record(base, "tarp_atc", lambda idx: float(P.tarp_atc(draws[idx], theta[idx], seed=seed)), n,
                      min(n_boot, 200), seed),
         _stat_record(base, "calibration_nrmse", lambda idx: float(np.sqrt((err[idx] ** 2).mean(axis=0)).mean()),

@@ -38,7 +38,7 @@ __all__ = ["posterior_view", "sweep_view", "pairs_figure", "sbc_figure", "calibr
 MAX_PAIR_PARAMETERS = 4
 """A pair plot shows at most the first this many parameters."""
 MAX_SBC_PANELS = 8
-SWEEP_METRICS = ("c2st", "nrmse", "coverage_error")
+SWEEP_METRICS = ("c2st", "nrmse", "interval_coverage_error")
 """Metrics drawn against the noise level (those present)."""
 _REF_POINTS = "#9ca3af"
 REFERENCE_NAME = "reference"
@@ -227,7 +227,7 @@ def posterior_view(records, artifacts, salt: str, colors: Mapping[str, str], met
         reference = np.asarray(value["reference"], float) if value.get("reference") else None
         truth = np.asarray(value["truth"], float) if value.get("truth") is not None else None
         svg = pairs_figure(draws, reference, truth, value["parameter_names"], colors[m], f"{salt}-pairs-{m}")
-        figures.append({"title": f"Posterior of observation 1: {m}", "width": 2, "svg": Markup(svg),
+        figures.append({"title": f"Posterior of observation 1: {m.split('(')[0]}", "width": 2, "svg": Markup(svg),
                         "caption": f"{m} draws (colour) over the reference posterior (grey), first "
                                    f"{min(len(value['parameter_names']), MAX_PAIR_PARAMETERS)} parameters; "
                                    "+ and vertical lines: the true parameters."})
@@ -285,6 +285,8 @@ def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, 
     clean = records[records["perturbation"] == "none"]
     for family in dict.fromkeys(s["family"] for s in where.values()):
         tasks = {t: s for t, s in where.items() if s["family"] == family}
+        if len({s["noise"] for s in tasks.values()}) < 2:  # a sweep needs two noise levels at least
+            continue
         panels = []
         for metric in SWEEP_METRICS:
             rows = clean[(clean["metric"] == metric) & clean["task"].isin(list(tasks))]

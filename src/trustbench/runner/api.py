@@ -144,6 +144,15 @@ def _as_reference(obj: Any, params: Mapping[str, Any] | None, kind: str,
     if isinstance(obj, str):
         reg.check(obj, kind)
         return obj, params
+    if kind == "task" and getattr(obj, "protocol", None) == "posterior" and not isinstance(obj, type):
+        # a posterior task instance holds callables and arrays (from_simulator): it is used as it is,
+        # registered under its name and a fingerprint of its content (so a database never mixes two)
+        if params:
+            raise TypeError("params apply to a task name or class; a task instance carries its own configuration.")
+        name = f"{obj.name}@{_fingerprint(obj)}"
+        reg.register(name, obj, overwrite=True)
+        temporary.append((reg, name))
+        return name, {}
     if not callable(obj) or not hasattr(obj, "__qualname__"):  # an instance
         if params:
             raise TypeError(f"{kind}_params apply to a {kind} name or class; the {kind} instance "
@@ -170,6 +179,18 @@ def _as_reference(obj: Any, params: Mapping[str, Any] | None, kind: str,
     reg.register(name, obj, overwrite=True)
     temporary.append((reg, name))
     return name, params
+
+
+def _fingerprint(obj: Any) -> str:
+    """A short hash of an object's pickled content; its id when it cannot be pickled (a lambda)."""
+    import hashlib
+    import pickle
+
+    try:
+        data = pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - any pickling failure: fall back to the identity
+        return f"id{id(obj):x}"
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
 def _benchmark_of(task: str) -> Any:

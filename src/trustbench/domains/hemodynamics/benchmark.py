@@ -34,7 +34,7 @@ def _methods(num_simulations: int, flow: str | None = None, members: int | None 
     return out
 
 
-_QUICK_TASK = {"n_observations": 2, "n_reference": 1000, "n_calibration": 100}
+_QUICK_TASK = {"n_observations": 2, "n_reference": 500, "n_calibration": 100}
 _FULL_NOISE = (0.01, 0.03, 0.1)
 
 BENCHMARK = Benchmark(
@@ -60,7 +60,7 @@ BENCHMARK = Benchmark(
     presets={
         "quick": {
             "tasks": [
-                {"name": "sbibm/two_moons", "params": {"n_observations": 2, "n_reference": 1000}},
+                {"name": "sbibm/two_moons", "params": {"n_observations": 2, "n_reference": 500}},
                 _hemo(simulator="windkessel3", noise=0.02, **_QUICK_TASK),
                 _hemo(simulator="windkessel3", test_simulator="wave", noise=0.02, **_QUICK_TASK),
                 _hemo(simulator="windkessel3", uncalibrated=True, parameters=["hr", "sv", "r_periph"], noise=0.02,
