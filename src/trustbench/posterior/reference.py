@@ -401,7 +401,7 @@ def reference_posterior(
 
     if init is None:
         draws = prior.sample(n_init, rng)
-        lp = np.nan_to_num(log_post(draws), nan=-np.inf, posinf=-np.inf)
+        lp = np.nan_to_num(log_post(draws), nan=-np.inf, posinf=-np.inf, neginf=-np.inf)
         if np.isfinite(lp).sum() < n_walkers:
             raise ValueError(
                 f"only {int(np.isfinite(lp).sum())} of n_init = {n_init} prior draws have a finite posterior density; "
@@ -593,11 +593,14 @@ def importance_posterior(
     d = len(mean)
     if cov.shape != (d, d):
         raise ValueError(f"cov must be ({d}, {d}) for a mean of length {d}; got {cov.shape}.")
+    if not np.allclose(cov, cov.T) or np.linalg.eigvalsh(cov).min() <= 0:
+        raise ValueError(f"cov must be symmetric positive definite; got eigenvalues {np.linalg.eigvalsh((cov + cov.T) / 2)}.")
+    df = float(check_positive(df, "df"))
     n = n_samples * oversample
     n_evals = 0
     for step in range(adapt + 1):
         draws, log_q = _t_draws(mean, cov, df, n, rng)
-        log_w = np.nan_to_num(np.asarray(log_target(draws), dtype=float), nan=-np.inf) - log_q
+        log_w = np.nan_to_num(np.asarray(log_target(draws), dtype=float), nan=-np.inf, neginf=-np.inf) - log_q
         n_evals += n
         if not np.isfinite(log_w).any():
             raise ValueError("importance_posterior: no proposal draw has a finite target density; check mean and cov.")

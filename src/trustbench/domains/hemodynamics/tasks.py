@@ -49,9 +49,10 @@ class Inversion:
     uncalibrated : the pressure channels carry an unknown gain (an extra parameter ``gain``).
     fs, duration : sampling rate (Hz) and window length (s) of the waveforms.
     n_observations, n_reference : fixed observations per seed and reference draws per observation.
-    reference : make reference posteriors (by MCMC); False leaves c2st/mmd out (truth-based metrics stay).
+    reference : make reference posteriors (:meth:`reference_posterior`); False leaves c2st/mmd out
+        (truth-based metrics stay).
     n_calibration, n_calibration_draws : calibration simulations and posterior draws per simulation.
-    mcmc : options of the reference sampler (:func:`~trustbench.posterior.reference.importance_posterior`:
+    reference_options : options of the reference sampler (:func:`~trustbench.posterior.reference.importance_posterior`:
         ``df``, ``oversample``, ``adapt``).
     """
 
@@ -68,7 +69,7 @@ class Inversion:
     reference: bool = True
     n_calibration: int = 200
     n_calibration_draws: int = 100
-    mcmc: dict[str, Any] = field(default_factory=dict)
+    reference_options: dict[str, Any] = field(default_factory=dict)
 
     name = "hemodynamics/inversion"
     protocol = "posterior"
@@ -86,7 +87,8 @@ class Inversion:
         for c in channels:
             check_choice(c, "channels", CHANNELS)
         object.__setattr__(self, "channels", channels)
-        params = PARAMETER_NAMES if self.parameters is None else tuple(self.parameters)
+        params = (PARAMETER_NAMES if self.parameters is None
+                  else (self.parameters,) if isinstance(self.parameters, str) else tuple(self.parameters))
         for p in params:
             check_choice(p, "parameters", PARAMETER_NAMES)
         if not params or len(set(params)) != len(params):
@@ -98,9 +100,15 @@ class Inversion:
         check_positive(self.duration, "duration")
         for name in ("n_observations", "n_reference", "n_calibration", "n_calibration_draws"):
             check_int(getattr(self, name), name, minimum=2)
-        unknown = set(self.mcmc) - {"df", "oversample", "adapt"}
+        unknown = set(self.reference_options) - {"df", "oversample", "adapt"}
         if unknown:
-            raise ValueError(f"mcmc takes df, oversample and adapt; got {sorted(unknown)}.")
+            raise ValueError(f"reference_options takes df, oversample and adapt; got {sorted(unknown)}.")
+        if "df" in self.reference_options:
+            check_positive(self.reference_options["df"], "reference_options['df']")
+        if "oversample" in self.reference_options:
+            check_int(self.reference_options["oversample"], "reference_options['oversample']", minimum=1)
+        if "adapt" in self.reference_options:
+            check_int(self.reference_options["adapt"], "reference_options['adapt']", minimum=0)
 
     # ------------------------------------------------------------------ description
     @property
@@ -245,7 +253,7 @@ class Inversion:
                 out[inside] += self.log_likelihood(np.exp(u[inside]), x)
             return out
 
-        draws, meta = importance_posterior(log_target, fit.x, cov, self.n_reference, rng, **self.mcmc)
+        draws, meta = importance_posterior(log_target, fit.x, cov, self.n_reference, rng, **self.reference_options)
         return np.exp(draws), {**meta, "map": np.exp(fit.x).tolist()}
 
 
