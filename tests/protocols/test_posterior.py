@@ -225,3 +225,30 @@ def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
 
     with sqlite3.connect(db) as con:
         assert con.execute("select count(*) from cells where method = 'reference'").fetchone()[0] == 1
+
+
+def test_constant_features_and_flat_observations_are_reported():
+    class Flat(Conjugate):
+        def simulate(self, theta, rng):
+            x = super().simulate(theta, rng)
+            return np.concatenate([x, np.ones((len(x), 1))], axis=1)  # a dead channel
+
+        simulate_test = simulate
+
+    task = Flat()
+    _, _, notes = P.simulate_training(task, 50, np.random.default_rng(0))
+    assert any("1 of 3 data features are constant" in n for n in notes)
+    flat = P._observation_notes([{"x": np.ones(5)}, {"x": np.arange(5.0)}])
+    assert flat == ["observation 0 has zero variance (a flat signal): it carries no shape information."]
+
+
+def test_full_and_quick_presets_resolve():
+    from trustbench.runner.config import resolve_suite
+    from trustbench.runner.grid import expand
+
+    for preset, n_tasks in (("quick", 4), ("full", 19)):
+        suite = resolve_suite({"name": preset, "preset": preset, "benchmarks": [{"name": "hemodynamics"}]}, preset)
+        cells = expand(suite)
+        refs = [c for c in cells if c.method.name == "reference"]
+        assert len({c.task_name for c in refs}) == n_tasks
+        assert len(cells) == len(refs) * 7  # the reference and six estimators per task and seed

@@ -379,34 +379,12 @@ def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
         t0 = time.perf_counter()
         estimator.fit(theta, x, prior=task.prior, seed=cell.seed)
         training_seconds = time.perf_counter() - t0
-        x_obs = np.stack([o["x"] for o in observations])
-        n_draws = max([len(o["reference"]) for o in observations if o.get("reference") is not None],
-                      default=int(_setting(task, "n_posterior_draws")))
-        draws = np.asarray(estimator.sample(x_obs, n_draws, _rng(cell.seed, "posterior-draws")), dtype=float)
-        has_density = callable(getattr(estimator, "log_prob", None))
-        truths = [o.get("theta") for o in observations]
-        lp_true = None
-        if has_density and all(t is not None for t in truths):
-            lp_true = np.asarray(estimator.log_prob(np.asarray(truths, dtype=float)[:, None, :], x_obs))[:, 0]
-        modes = [task.modes(o["x"]) for o in observations] if hasattr(task, "modes") else None
         prior_sd = _prior_sd(task, cell.seed)
-        scores = observation_scores(draws, observations, prior_sd, log_prob_true=lp_true, modes=modes, seed=cell.seed)
-        records = [_mean_record(base, m, v, cell.n_boot, cell.seed) for m, v in scores.items()]
-
-        cal_theta, cal_x, cal_notes = simulate_training(task, int(_setting(task, "n_calibration")),
-                                                        _rng(cell.seed, "calibration"), test=True)
-        notes += cal_notes
-        cal_draws = np.asarray(estimator.sample(cal_x, int(_setting(task, "n_calibration_draws")),
-                                                _rng(cell.seed, "calibration-draws")), dtype=float)
-        lp_cal = lp_cal_draws = None
-        if has_density:  # HPD membership compares densities at one x: the normalising constant cancels
-            kw = {"normalize": False} if "normalize" in inspect.signature(estimator.log_prob).parameters else {}
-            lp_cal = np.asarray(estimator.log_prob(cal_theta[:, None, :], cal_x, **kw))[:, 0]
-            lp_cal_draws = np.asarray(estimator.log_prob(cal_draws, cal_x, **kw))
-        cal_records, artifacts = calibration_records(base, cal_theta, cal_draws, prior_sd, cell.n_boot, cell.seed,
-                                                     log_prob_true=lp_cal, log_prob_draws=lp_cal_draws)
-        records += cal_records
-    notes += [str(w.message) for w in caught if not any(str(w.message) == s for s in notes)]
+        records, draws = _observation_records(cell, task, estimator, observations, prior_sd, base)
+        cal_records, artifacts, cal_notes = _calibration_part(cell, task, estimator, prior_sd, base)
+    records += cal_records
+    notes += cal_notes
+    notes += [str(w.message) for w in caught if str(w.message) not in notes]
     records.append(_plain_record(base, "training_seconds", training_seconds, len(theta)))
     records.append(_plain_record(base, "invalid_simulations", int(n_sim) - len(theta), int(n_sim)))
     first = observations[0]
@@ -415,11 +393,42 @@ def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
         "truth": None if first.get("theta") is None else np.asarray(first["theta"]).tolist(),
         "draws": _thin(draws[0], N_PAIR_DRAWS, cell.seed),
         "reference": _thin(first.get("reference"), N_PAIR_DRAWS, cell.seed),
-        "low": np.round(np.asarray(task.prior.sample(4000, _rng(cell.seed, "prior-range"))).min(axis=0), 5).tolist(),
-        "high": np.round(np.asarray(task.prior.sample(4000, _rng(cell.seed, "prior-range"))).max(axis=0), 5).tolist(),
     }
     artifacts["posterior_gum"] = {"level": 0.95, "rows": gum_rows(draws[0], tuple(task.parameter_names),
                                                                     first.get("theta"), first.get("reference"))}
     artifacts["posterior_task"] = {"sweep": dict(getattr(task, "sweep", {}) or {}), "notes": notes,
                                    "num_simulations": int(n_sim), "n_used": len(theta)}
     return CellResult(key=cell.key, records=records, artifacts=artifacts, seconds=time.perf_counter() - start)
+
+
+def _observation_records(cell: Cell, task: Any, estimator: Any, observations: list[dict[str, Any]],
+                         prior_sd: np.ndarray, base: dict[str, Any]) -> tuple[list[dict[str, Any]], np.ndarray]:
+    """Records of the fixed observations (against their references and true parameters) and the draws."""
+    x_obs = np.stack([o["x"] for o in observations])
+    n_draws = max([len(o["reference"]) for o in observations if o.get("reference") is not None],
+                  default=int(_setting(task, "n_posterior_draws")))
+    draws = np.asarray(estimator.sample(x_obs, n_draws, _rng(cell.seed, "posterior-draws")), dtype=float)
+    truths = [o.get("theta") for o in observations]
+    lp_true = None
+    if callable(getattr(estimator, "log_prob", None)) and all(t is not None for t in truths):
+        lp_true = np.asarray(estimator.log_prob(np.asarray(truths, dtype=float)[:, None, :], x_obs))[:, 0]
+    modes = [task.modes(o["x"]) for o in observations] if hasattr(task, "modes") else None
+    scores = observation_scores(draws, observations, prior_sd, log_prob_true=lp_true, modes=modes, seed=cell.seed)
+    return [_mean_record(base, m, v, cell.n_boot, cell.seed) for m, v in scores.items()], draws
+
+
+def _calibration_part(cell: Cell, task: Any, estimator: Any, prior_sd: np.ndarray, base: dict[str, Any]
+                      ) -> tuple[list[dict[str, Any]], dict[str, Any], list[str]]:
+    """Calibration records and artifacts on fresh simulations from the task's test simulator."""
+    theta, x, notes = simulate_training(task, int(_setting(task, "n_calibration")), _rng(cell.seed, "calibration"),
+                                        test=True)
+    draws = np.asarray(estimator.sample(x, int(_setting(task, "n_calibration_draws")),
+                                        _rng(cell.seed, "calibration-draws")), dtype=float)
+    lp_true = lp_draws = None
+    if callable(getattr(estimator, "log_prob", None)):  # HPD membership compares densities at one x:
+        kw = {"normalize": False} if "normalize" in inspect.signature(estimator.log_prob).parameters else {}
+        lp_true = np.asarray(estimator.log_prob(theta[:, None, :], x, **kw))[:, 0]  # normalising cancels
+        lp_draws = np.asarray(estimator.log_prob(draws, x, **kw))
+    records, artifacts = calibration_records(base, theta, draws, prior_sd, cell.n_boot, cell.seed,
+                                             log_prob_true=lp_true, log_prob_draws=lp_draws)
+    return records, artifacts, notes
