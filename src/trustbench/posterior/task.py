@@ -97,6 +97,16 @@ def make_observations(
     return out
 
 
+def cached_observations(cache: dict, seed: int, make: Callable[[int], list[Observation]]) -> list[Observation]:
+    """``make(seed)``, remembered in ``cache`` for the last few seeds (references can be costly)."""
+    seed = check_int(seed, "seed", minimum=0)
+    if seed not in cache:
+        if len(cache) >= _MAX_CACHE:
+            cache.pop(next(iter(cache)))
+        cache[seed] = make(seed)
+    return list(cache[seed])
+
+
 @dataclass(frozen=True, eq=False)
 class SimulatorTask:
     """A posterior task from a prior and a batched NumPy simulator.
@@ -190,14 +200,8 @@ class SimulatorTask:
         """The fixed observations, or ``n_observations`` drawn from the prior for ``seed`` (cached)."""
         if self.fixed_observations is not None:
             return list(self.fixed_observations)
-        seed = check_int(seed, "seed", minimum=0)
-        cache = self._cache  # type: ignore[attr-defined]
-        if seed not in cache:
-            if len(cache) >= _MAX_CACHE:
-                cache.pop(next(iter(cache)))
-            cache[seed] = make_observations(self.prior, self.simulate_test, self.n_observations, seed,
-                                            self.reference, self.n_reference)
-        return list(cache[seed])
+        return cached_observations(self._cache, seed, lambda s: make_observations(  # type: ignore[attr-defined]
+            self.prior, self.simulate_test, self.n_observations, s, self.reference, self.n_reference))
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

@@ -44,12 +44,11 @@ import numpy as np
 from trustbench.posterior.base import Observation
 from trustbench.posterior.priors import BoxUniform, Normal
 from trustbench.posterior.reference import reference_posterior as _mcmc_reference
-from trustbench.posterior.task import make_observations
+from trustbench.posterior.task import cached_observations, make_observations
 from trustbench.validation import check_array, check_int, short_repr
 
 __all__ = ["GaussianLinear", "TwoMoons", "GaussianMixture", "SLCP"]
 
-_MAX_CACHE = 4
 
 
 class _SBIBMTask:
@@ -114,14 +113,8 @@ class _SBIBMTask:
     def observations(self, seed: int) -> list[Observation]:
         """``n_observations`` observations drawn from the prior for ``seed``, each with
         ``n_reference`` reference posterior samples (cached per seed)."""
-        seed = check_int(seed, "seed", minimum=0)
-        cache = self._cache  # type: ignore[attr-defined]
-        if seed not in cache:
-            if len(cache) >= _MAX_CACHE:
-                cache.pop(next(iter(cache)))
-            cache[seed] = make_observations(self.prior, self.simulate_test, self.n_observations, seed,
-                                            self._timed_reference, self.n_reference)
-        return list(cache[seed])
+        return cached_observations(self._cache, seed, lambda s: make_observations(  # type: ignore[attr-defined]
+            self.prior, self.simulate_test, self.n_observations, s, self._timed_reference, self.n_reference))
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_cache": {}}
