@@ -12,7 +12,7 @@ from trustbench.posterior.base import Observation
 from trustbench.posterior.priors import Normal
 from trustbench.protocols import posterior as P
 from trustbench.registry import METHODS, TASKS
-from trustbench.runner.cells import Cell, Spec
+from trustbench.runner.cells import Spec
 
 SIGMA = 0.5  # x = theta + N(0, SIGMA^2 I); theta ~ N(0, I): posterior N(x / (1 + SIGMA^2), SIGMA^2 / (1 + SIGMA^2) I)
 POST_VAR = SIGMA**2 / (1 + SIGMA**2)
