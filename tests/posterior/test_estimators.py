@@ -286,10 +286,12 @@ def test_bad_data_is_named():
 
 
 @pytest.mark.slow
-def test_sbi_npe_conjugate_gaussian():
+def test_sbi_npe_conjugate_gaussian(tmp_path, monkeypatch):
     pytest.importorskip("sbi")
+    monkeypatch.chdir(tmp_path)
     theta, x, prior = gaussian_data()
     est = SbiNPE(num_simulations=2000, learning_rate=1e-3).fit(theta, x, prior=prior, seed=0)
+    assert list(tmp_path.iterdir()) == []  # no TensorBoard logs (sbi's default ./sbi-logs) in the user's folder
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no progress bars or warnings leak out
         s = est.sample(X_OBS, 4000, np.random.default_rng(1))

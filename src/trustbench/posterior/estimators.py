@@ -577,6 +577,27 @@ class RejectionABC:
 # ----------------------------------------------------------------------------- sbi peer
 
 
+class _NullTracker:
+    """sbi's ``Tracker`` protocol, recording nothing (the training history is read from sbi's summary)."""
+
+    log_dir = None
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        pass
+
+    def log_params(self, params: dict) -> None:
+        pass
+
+    def add_figure(self, name: str, figure: Any, step: int | None = None) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 @dataclass(kw_only=True, eq=False)
 class SbiNPE:
     """The ``sbi`` package's NPE (Tejero-Cantero et al. 2020; sbi 0.27) on the very same simulations:
@@ -652,7 +673,9 @@ class SbiNPE:
             builder = posterior_nn(model=self.flow, hidden_features=int(self.hidden_features),
                                    num_transforms=int(self.transforms), embedding_net=emb,
                                    z_score_theta="independent", z_score_x="none")
-            inference = _SbiNPE(prior=prior.to_torch(), density_estimator=builder, show_progress_bars=False)
+            # a no-op tracker: by default sbi writes TensorBoard logs into ./sbi-logs of the working directory
+            inference = _SbiNPE(prior=prior.to_torch(), density_estimator=builder, show_progress_bars=False,
+                                tracker=_NullTracker())
             inference.append_simulations(tt, xt)
             with contextlib.redirect_stdout(io.StringIO()):  # sbi prints its convergence line
                 estimator = inference.train(
