@@ -252,3 +252,18 @@ def test_full_and_quick_presets_resolve():
         refs = [c for c in cells if c.method.name == "reference"]
         assert len({c.task_name for c in refs}) == n_tasks
         assert len(cells) == len(refs) * 7  # the reference and six estimators per task and seed
+
+
+def test_calibration_artifacts_equal_the_public_metrics():
+    """The protocol keeps per-row memberships for its bootstrap; their means are the metric functions'."""
+    from trustbench.metrics import posterior as M
+
+    rng = np.random.default_rng(3)
+    theta = rng.standard_normal((60, 2))
+    draws = theta[:, None, :] + 1.3 * rng.standard_normal((60, 50, 2))
+    lp_true, lp_draws = -0.5 * (1.3 * rng.standard_normal(60)) ** 2, -0.5 * rng.standard_normal((60, 50)) ** 2
+    base = {"benchmark": "b", "task": "t", "method": "m", "perturbation": "none", "severity": 0.0, "seed": 0}
+    _, art = P.calibration_records(base, theta, draws, np.ones(2), 20, 0, log_prob_true=lp_true, log_prob_draws=lp_draws)
+    cov = art["posterior_coverage"]
+    np.testing.assert_allclose(cov["observed"], M.expected_coverage(theta, draws, P.COVERAGE_LEVELS), atol=1e-4)
+    np.testing.assert_allclose(cov["hpd"], M.hpd_coverage(lp_true, lp_draws, P.COVERAGE_LEVELS), atol=1e-4)
