@@ -267,3 +267,31 @@ def test_calibration_artifacts_equal_the_public_metrics():
     cov = art["posterior_coverage"]
     np.testing.assert_allclose(cov["observed"], M.expected_coverage(theta, draws, P.COVERAGE_LEVELS), atol=1e-4)
     np.testing.assert_allclose(cov["hpd"], M.hpd_coverage(lp_true, lp_draws, P.COVERAGE_LEVELS), atol=1e-4)
+
+
+def test_sweep_figure_needs_two_noise_levels_of_a_family():
+    import pandas as pd
+
+    from trustbench.report.posterior import sweep_view
+
+    def rows(noises, error=False):
+        arts, recs = [], []
+        for k, noise in enumerate(noises):
+            task = f"fam{'→other' if error else ''}/noise={noise}"
+            arts.append({"benchmark": "b", "task": task, "method": "npe", "seed": 0, "name": "posterior_task",
+                         "value": {"sweep": {"family": "fam", "noise": noise, "model_error": error}, "notes": []}})
+            recs.append({"task": task, "method": "npe", "perturbation": "none", "metric": "nrmse",
+                         "value": 0.1 * (k + 1), "ci_low": 0.05, "ci_high": 0.3})
+        return arts, recs
+
+    colors = {"npe": "#1f77b4"}
+    arts, recs = rows([0.01])
+    arts2, recs2 = rows([0.01], error=True)
+    one = sweep_view(pd.DataFrame(recs + recs2), pd.DataFrame(arts + arts2), ["npe"], colors, "s")
+    assert one == []  # one noise level: no sweep to draw
+    arts, recs = rows([0.01, 0.1])
+    arts2, recs2 = rows([0.01, 0.1], error=True)
+    two = sweep_view(pd.DataFrame(recs + recs2), pd.DataFrame(arts + arts2), ["npe"], colors, "s")
+    assert [v["family"] for v in two] == ["fam"]
+    svg = str(two[0]["svg"])
+    assert svg.startswith("<svg") and "nrmse" in svg

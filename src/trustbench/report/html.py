@@ -539,7 +539,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
                 "figures": [{**f, "svg": Markup(f["svg"])} for f in figs],
                 "gum": _gum(a, methods), "diagnostics": _diagnostics(a, methods),
                 "attribution": attribution_view(r, a, tid),
-                "posterior": posterior_view(r, a, tid, colors, methods),
+                "posterior": posterior_view(a, tid, colors, methods),
             })
         failed = cel[cel["status"] != "ok"]
         meta = benchmarks_meta.get(bench)

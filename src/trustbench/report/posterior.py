@@ -200,7 +200,7 @@ def _gum_cell(r: Mapping[str, Any]) -> dict[str, str]:
             "ci": f"[{fmt(r.get('symmetric_low', np.nan))}, {fmt(r.get('symmetric_high', np.nan))}]"}
 
 
-def posterior_view(records, artifacts, salt: str, colors: Mapping[str, str], methods: Sequence[str]) -> dict[str, Any] | None:
+def posterior_view(artifacts, salt: str, colors: Mapping[str, str], methods: Sequence[str]) -> dict[str, Any] | None:
     """The posterior section of one task, or None when it has no posterior artifacts.
 
     Returns a dict with ``figures`` (``title``, ``width``, ``svg`` as Markup, ``caption``), ``gum``
@@ -272,14 +272,13 @@ def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, 
     """Per task family: metrics against the noise level, with and without model error (dashed)."""
     from markupsafe import Markup
 
-    info = _artifact(artifacts, "posterior_task")
-    where: dict[str, dict[str, Any]] = {}
+    where: dict[str, dict[str, Any]] = {}  # task -> its place in the sweep
     sub = artifacts[artifacts["name"] == "posterior_task"]
     for task, value in zip(sub["task"].astype(str), sub["value"]):
         sweep = (value or {}).get("sweep") or {}
         if "family" in sweep and "noise" in sweep:
             where[task] = sweep
-    if not info or len(where) < 2:
+    if len(where) < 2:
         return []
     out = []
     clean = records[records["perturbation"] == "none"]
