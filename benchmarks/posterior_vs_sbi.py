@@ -1,7 +1,7 @@
 """Our flow NPE beside the sbi package's NPE on the same simulations (two moons, SLCP), side by side.
 
     python benchmarks/posterior_vs_sbi.py [--tasks two_moons,slcp] [--simulations 10000]
-        [--observations 3] [--reference 10000] [--seed 0] [--quick]
+        [--observations 10] [--reference 10000] [--seed 0] [--quick]
 
 For each task (sbibm's ``two_moons`` and ``slcp``, :mod:`trustbench.posterior.toy`): one set of
 ``--simulations`` training pairs (θ ~ prior, x = task.simulate(θ), a fixed stream per (task, seed))
@@ -21,7 +21,8 @@ the paired differences ours - sbi are printed beside it). Also the wall time of 
 10k vs 10k). Torch runs on one thread (``torch.set_num_threads(1)``, as the runner's workers).
 
 sbibm's own NPE C2ST at 10k simulations (its 10 observations; the maintainers' re-run of Lueckmann
-et al. 2021 with sbi 0.23, github.com/sbi-benchmark/results) is printed beside them (``PUBLISHED``):
+et al. 2021 with sbi 0.23, github.com/sbi-benchmark/results) is printed beside them
+(``trustbench.posterior.toy.PUBLISHED_NPE_C2ST``):
 different observations, reference samples, sbi version and batch size (10,000 there), so only the
 level compares, not the digits.
 
@@ -42,17 +43,6 @@ import numpy as np
 C2ST_BUDGET_S = 30.0
 MARGIN = 0.02
 TASKS = ("two_moons", "slcp")
-
-PUBLISHED = {
-    # C2ST of sbibm's NPE (nsf, 1 round) at 10k simulations on sbibm's observations 1..10 (in that order), from the csv
-    # published by the sbibm maintainers: github.com/sbi-benchmark/results,
-    # benchmarking_sbi_023/results/re-sbibm_sbi_023.csv (a re-run of Lueckmann et al. 2021 with sbi > 0.23;
-    # config/algorithm/npe.yaml: hidden_features 50, training_batch_size 10000). The 2021 paper itself
-    # shows these only as figures; its main-paper csv is not in the sources searched.
-    "two_moons": (0.5654, 0.5463, 0.5862, 0.55045, 0.61645, 0.58555, 0.6102, 0.6047, 0.5502, 0.56725),
-    "slcp": (0.93675, 0.9111, 0.84815, 0.9313, 0.8337, 0.869, 0.9345, 0.90215, 0.9084, 0.8958),
-}
-"""sbibm's published NPE C2ST at 10k simulations, by task: one value per sbibm observation."""
 
 
 def make_task(name: str, n_observations: int, n_reference: int):
@@ -99,7 +89,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated: two_moons, slcp")
     parser.add_argument("--simulations", type=int, default=10_000, help="training simulations per task")
-    parser.add_argument("--observations", type=int, default=3, help="fixed observations per task (sbibm: 10)")
+    parser.add_argument("--observations", type=int, default=10, help="fixed observations per task (as sbibm)")
     parser.add_argument("--reference", type=int, default=10_000, help="reference draws = posterior draws per observation")
     parser.add_argument("--seed", type=int, default=0, help="seed of simulations, observations, training, sampling")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1000 simulations, 1 observation, 1000 draws")
@@ -164,12 +154,13 @@ def main() -> int:
         sd = diff.std(ddof=1) if len(diff) > 1 else float("nan")
         print(f"{'':<10} ours - sbi per observation: {' '.join(f'{d:+.3f}' for d in diff)}; mean {diff.mean():+.4f} "
               f"(sd {sd:.4f}); not worse (mean ours <= mean sbi + {MARGIN}): {'YES' if ok else 'NO'}")
-        if name in PUBLISHED:
-            pub = np.array(PUBLISHED[name])
-            print(f"{'':<10} sbibm published NPE C2ST at 10k simulations (re-sbibm, sbi 0.23, its 10 observations): "
-                  f"mean {pub.mean():.4f}, sd {pub.std(ddof=1):.4f}, range {pub.min():.3f}-{pub.max():.3f}")
+        published = make_task(name, 1, 1).published_c2st.get(args.simulations)
+        if published:
+            pub = np.array(published)
+            print(f"{'':<10} sbibm published NPE C2ST at {args.simulations} simulations (re-sbibm, sbi 0.23, its 10 "
+                  f"observations): mean {pub.mean():.4f}, sd {pub.std(ddof=1):.4f}, range {pub.min():.3f}-{pub.max():.3f}")
         else:
-            print(f"{'':<10} sbibm published NPE C2ST at 10k simulations: not found in the sources searched")
+            print(f"{'':<10} sbibm published NPE C2ST at {args.simulations} simulations: none (sbibm ran 1k, 10k, 100k)")
     over = max(timings) > C2ST_BUDGET_S
     print(f"C2ST wall time per call ({args.reference} vs {args.reference} draws): median {np.median(timings):.1f} s, "
           f"max {max(timings):.1f} s, budget {C2ST_BUDGET_S:.0f} s -> {'OVER' if over else 'ok'} "

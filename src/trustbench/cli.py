@@ -140,7 +140,7 @@ def _report(url: str, out: Path) -> None:
 @app.command()
 @_bad_input_exits_2
 def run(
-    suite: Annotated[str, typer.Argument(help="A built-in suite (quick, full) or a suite YAML file.")],
+    suite: Annotated[str, typer.Argument(help="A built-in suite (quick, full, sbibm) or a suite YAML file.")],
     benchmark: Annotated[list[str] | None, typer.Option(
         "--benchmark", "-b", metavar="NAME", help="Run only this benchmark of the suite (repeat for several).")] = None,
     db: DbOption = None,

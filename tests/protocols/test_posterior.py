@@ -209,8 +209,11 @@ def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
     import trustbench
     from trustbench.report import write_report
 
+    class Published(Conjugate):
+        published_c2st = {1_000: (0.7, 0.9), 10_000: (0.5, 0.6)}  # as sbibm's tasks carry theirs
+
     db = tmp_path / "r.sqlite"
-    task = Conjugate(n_observations=3, n_reference=300, n_calibration=80, n_calibration_draws=39)
+    task = Published(n_observations=3, n_reference=300, n_calibration=80, n_calibration_draws=39)
     for scale in (1.0, 0.4):
         trustbench.evaluate(task, Oracle(scale=scale), n_boot=20, db=db)
     html = write_report(db, tmp_path).read_text()
@@ -220,6 +223,7 @@ def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
     gum = section[section.index('<table class="gum">'):section.index("</table>", section.index('<table class="gum">'))]
     assert len(re.findall(r'data-method="[^"]*Oracle', gum)) == 2 and 'class="ref"' in gum
     assert "c2st" in html and "interval_coverage_error" in html
+    assert "1,000 simulations: 0.800 (0.700–0.900) · 10,000 simulations: 0.550 (0.500–0.600)" in html
     # one reference cell: evaluating a second estimator reused the stored observations and reference
     import sqlite3
 
@@ -252,6 +256,19 @@ def test_full_and_quick_presets_resolve():
         refs = [c for c in cells if c.method.name == "reference"]
         assert len({c.task_name for c in refs}) == n_tasks
         assert len(cells) == len(refs) * 7  # the reference and six estimators per task and seed
+
+
+def test_builtin_sbibm_suite_is_the_sbibm_table():
+    """`trustbench run sbibm`: sbibm's four tasks at their 10 observations, every estimator at 10k simulations."""
+    from trustbench.runner.config import load_suite
+
+    (entry,) = load_suite("sbibm").entries
+    assert entry.name == "hemodynamics" and entry.seeds == (0,)
+    assert sorted(t.name for t in entry.tasks) == ["sbibm/gaussian_linear", "sbibm/gaussian_mixture", "sbibm/slcp",
+                                                   "sbibm/two_moons"]
+    assert all(P.make_task(t).n_observations == 10 for t in entry.tasks)
+    assert [m.name for m in entry.methods] == ["npe", "cinn", "mdn", "ensemble", "abc", "sbi_npe"]
+    assert {m.params["num_simulations"] for m in entry.methods} == {10_000}
 
 
 def test_calibration_artifacts_equal_the_public_metrics():

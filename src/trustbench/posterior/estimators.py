@@ -6,7 +6,7 @@ samples ``(m, n_samples, d)`` for new observations ``x (m, *x_shape)``:
 ========  =========================  =============================================================
 name      class                      method
 ========  =========================  =============================================================
-npe       :class:`NPE`               neural posterior estimation with a zuko NSF or MAF flow
+npe       :class:`NPE`               flow NPE: coupling or autoregressive NSF, or MAF (zuko)
 cinn      :class:`CINN`              conditional invertible network (affine couplings, soft clamp)
 mdn       :class:`MDN`               mixture density network, full-covariance Gaussians
 ensemble  :class:`GaussianEnsemble`  deep ensemble of diagonal-Gaussian MLPs (no correlations)
@@ -378,25 +378,33 @@ class _Neural:
 
 @dataclass(kw_only=True, eq=False)
 class NPE(_Neural):
-    """Neural posterior estimation with a zuko conditional normalizing flow.
+    """Neural posterior estimation with a conditional normalizing flow on zuko.
 
     Trains q(θ | x) by maximum likelihood on simulations from the prior (Papamakarios & Murray
-    2016; Greenberg et al. 2019, first round): a neural spline flow (``flow="nsf"``, Durkan et al.
-    2019, rational-quadratic splines with ``bins`` bins on [-5, 5] of z-scored θ) or a masked
-    autoregressive flow (``flow="maf"``, Papamakarios et al. 2017) with ``transforms``
-    transformations whose conditioners have ``hidden_features`` hidden units.
+    2016; Greenberg et al. 2019, first round) with ``transforms`` transformations of z-scored θ:
+
+    - ``flow="nsf"``: coupling neural spline flow, RQ-NSF (C) of Durkan et al. (2019) — splines with
+      ``bins`` bins on [-3, 3] (identity outside), residual conditioners with one block per entry
+      of ``hidden_features`` (equal widths), alternating halves and LU-linear layers (the sbi
+      package's default "nsf" architecture, :func:`~trustbench.posterior.networks.spline_coupling_flow`);
+    - ``flow="nsf_ar"``: autoregressive neural spline flow, RQ-NSF (AR) (zuko's ``NSF``: splines on
+      [-5, 5], masked-MLP conditioners with ``hidden_features``);
+    - ``flow="maf"``: masked autoregressive flow (Papamakarios et al. 2017, zuko's ``MAF``).
     """
 
     flow: str = "nsf"
     transforms: int = 5
     hidden_features: Sequence[int] = (50, 50)
-    bins: int = 8
+    bins: int = 10
 
     def validate(self) -> None:
         super().validate()
-        check_choice(self.flow, "flow", ("nsf", "maf"))
+        check_choice(self.flow, "flow", ("nsf", "nsf_ar", "maf"))
         check_int(self.transforms, "transforms", minimum=1)
-        _check_widths(self.hidden_features, "hidden_features")
+        widths = _check_widths(self.hidden_features, "hidden_features")
+        if self.flow == "nsf" and len(set(widths)) > 1:
+            raise ValueError(f"hidden_features must be equal widths for flow='nsf' (one residual block each); "
+                             f"got {list(widths)}.")
         check_int(self.bins, "bins", minimum=2)
 
     def _build(self, d, x_shape, rng):
@@ -405,9 +413,13 @@ class NPE(_Neural):
         from trustbench.posterior import networks as nets
 
         emb = nets.make_embedding(self.embedding, x_shape, int(self.summary_dim))
-        kw = dict(features=d, context=emb.out_features, transforms=int(self.transforms),
-                  hidden_features=_check_widths(self.hidden_features, "hidden_features"))
-        flow = zuko.flows.NSF(bins=int(self.bins), **kw) if self.flow == "nsf" else zuko.flows.MAF(**kw)
+        hidden = _check_widths(self.hidden_features, "hidden_features")
+        if self.flow == "nsf":
+            flow = nets.spline_coupling_flow(d, emb.out_features, int(self.transforms), hidden[0], len(hidden),
+                                             int(self.bins))
+        else:
+            kw = dict(features=d, context=emb.out_features, transforms=int(self.transforms), hidden_features=hidden)
+            flow = zuko.flows.NSF(bins=int(self.bins), **kw) if self.flow == "nsf_ar" else zuko.flows.MAF(**kw)
         return nets.Conditional(emb, nets.FlowHead(flow))
 
 

@@ -47,7 +47,34 @@ from trustbench.posterior.reference import reference_posterior as _mcmc_referenc
 from trustbench.posterior.task import cached_observations, make_observations
 from trustbench.validation import check_array, check_int, short_repr
 
-__all__ = ["GaussianLinear", "TwoMoons", "GaussianMixture", "SLCP"]
+__all__ = ["GaussianLinear", "TwoMoons", "GaussianMixture", "SLCP", "PUBLISHED_NPE_C2ST", "PUBLISHED_SOURCE"]
+
+PUBLISHED_SOURCE = (
+    "sbibm NPE (sbi's nsf, 1 round), C2ST on sbibm's 10 observations: the maintainers' re-run of Lueckmann et al. "
+    "(2021) with sbi 0.23 (github.com/sbi-benchmark/results, benchmarking_sbi_023/results/re-sbibm_sbi_023.csv); "
+    "their observations and reference samples, not ours")
+"""Where :data:`PUBLISHED_NPE_C2ST` comes from."""
+
+PUBLISHED_NPE_C2ST: dict[str, dict[int, tuple[float, ...]]] = {
+    "sbibm/gaussian_linear": {
+        1_000: (0.77195, 0.75895, 0.77905, 0.8331, 0.6936, 0.64625, 0.71745, 0.8186, 0.70855, 0.80565),
+        10_000: (0.57005, 0.54285, 0.5674, 0.60545, 0.54625, 0.53615, 0.54065, 0.5966, 0.5537, 0.5719),
+        100_000: (0.50195, 0.501, 0.51005, 0.51465, 0.4991, 0.5032, 0.50295, 0.5213, 0.5106, 0.51575)},
+    "sbibm/two_moons": {
+        1_000: (0.6053, 0.6076, 0.6343, 0.6685, 0.8144, 0.68145, 0.6076, 0.66145, 0.6394, 0.754),
+        10_000: (0.5654, 0.5463, 0.5862, 0.55045, 0.61645, 0.58555, 0.6102, 0.6047, 0.5502, 0.56725),
+        100_000: (0.5061, 0.5437, 0.52305, 0.519, 0.5245, 0.53, 0.534, 0.52275, 0.5308, 0.55245)},
+    "sbibm/gaussian_mixture": {
+        1_000: (0.604, 0.63375, 0.6543, 0.58085, 0.6675, 0.6454, 0.65555, 0.61155, 0.67705, 0.6602),
+        10_000: (0.51855, 0.5266, 0.6049, 0.4996, 0.5367, 0.65735, 0.5341, 0.52965, 0.62885, 0.5945),
+        100_000: (0.5042, 0.53235, 0.52285, 0.5267, 0.5075, 0.51205, 0.5202, 0.51955, 0.53555, 0.53225)},
+    "sbibm/slcp": {
+        1_000: (0.98695, 0.9825, 0.9652, 0.9902, 0.9563, 0.96305, 0.99235, 0.99055, 0.9584, 0.9731),
+        10_000: (0.93675, 0.9111, 0.84815, 0.9313, 0.8337, 0.869, 0.9345, 0.90215, 0.9084, 0.8958),
+        100_000: (0.8672, 0.91405, 0.80155, 0.81885, 0.80225, 0.7864, 0.90025, 0.854, 0.8283, 0.7828)},
+}
+"""Published C2ST of sbibm's NPE by task and number of simulations, one value per sbibm observation
+1..10 (from :data:`PUBLISHED_SOURCE`): the level our estimators should reach at the same budget."""
 
 
 
@@ -109,6 +136,12 @@ class _SBIBMTask:
         start = time.perf_counter()
         samples, meta = self.reference_posterior(x, n_samples, rng)
         return samples, {**meta, "seconds": time.perf_counter() - start}
+
+    @property
+    def published_c2st(self) -> dict[int, tuple[float, ...]]:
+        """sbibm's published NPE C2ST by number of simulations (:data:`PUBLISHED_NPE_C2ST`); empty for
+        a variant sbibm did not run."""
+        return PUBLISHED_NPE_C2ST.get(self.name, {})
 
     def observations(self, seed: int) -> list[Observation]:
         """``n_observations`` observations drawn from the prior for ``seed``, each with

@@ -262,10 +262,21 @@ def posterior_view(artifacts, salt: str, colors: Mapping[str, str], methods: Seq
     if REFERENCE_NAME in ref:
         value = _first(ref[REFERENCE_NAME])
         reference = {"methods": sorted({str(o.get("method", "")) for o in value.get("observations", []) if o.get("method")}),
-                     "notes": value.get("notes", [])}
+                     "notes": value.get("notes", []), "published": _published(value.get("published_c2st"))}
         notes = sorted(set(notes) | set(value.get("notes", [])))
     return {"figures": figures, "gum": _gum_table(gum, list(order)), "notes": notes, "reference": reference}
 
+
+
+def _published(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Published C2ST by simulation budget as text: mean over the observations and their range."""
+    if not value:
+        return None
+    items = []
+    for n, scores in value["by_simulations"].items():
+        v = np.asarray(scores, float)
+        items.append(f"{int(n):,} simulations: {v.mean():.3f} ({v.min():.3f}–{v.max():.3f})")
+    return {"items": items, "source": value["source"]}
 
 
 def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, str], salt: str) -> list[dict[str, Any]]:
