@@ -34,8 +34,13 @@ from functools import partial
 
 import numpy as np
 import torch
+import zuko
 from torch import nn
-from zuko.lazy import LazyTransform
+from zuko.flows.coupling import GeneralCouplingTransform
+from zuko.lazy import Flow, LazyTransform, UnconditionalDistribution, UnconditionalTransform
+from zuko.transforms import (CouplingTransform, DependentTransform, LULinearTransform, MonotonicRQSTransform,
+                             PermutationTransform)
+from zuko.utils import broadcast, unpack
 
 __all__ = [
     "DTYPE",
@@ -220,25 +225,19 @@ class _SplineCoupling(LazyTransform):
     def __init__(self, mask: torch.Tensor, context: int, width: int, blocks: int, bins: int,
                  bound: float) -> None:
         super().__init__()
-        from zuko.transforms import MonotonicRQSTransform
-
         self.register_buffer("mask", mask)
         self.univariate = partial(MonotonicRQSTransform, bound=bound)
-        self.shapes = ((bins,), (bins,), (bins - 1,))
+        self.shapes = ((bins,), (bins,), (bins - 1,))  # knot widths, heights, inner derivatives
+        self.total = 3 * bins - 1
         kept = int(mask.sum())
-        self.hyper = ResidualNet(kept, (len(mask) - kept) * (3 * bins - 1), context, width, blocks)
+        self.hyper = ResidualNet(kept, (len(mask) - kept) * self.total, context, width, blocks)
 
     def meta(self, c: torch.Tensor, x_a: torch.Tensor):
-        from zuko.transforms import DependentTransform
-        from zuko.utils import broadcast, unpack
-
         x_a, c = broadcast(x_a, c, ignore=1)
-        phi = self.hyper(x_a, c).unflatten(-1, (-1, sum(s[0] for s in self.shapes)))
+        phi = self.hyper(x_a, c).unflatten(-1, (-1, self.total))
         return DependentTransform(self.univariate(*unpack(phi, self.shapes)), 1)
 
     def forward(self, c: torch.Tensor):
-        from zuko.transforms import CouplingTransform
-
         return CouplingTransform(partial(self.meta, c), self.mask)
 
 
@@ -252,10 +251,6 @@ def spline_coupling_flow(features: int, context: int, transforms: int, width: in
     every feature depends on every other); a standard-normal base. The sbi package's default "nsf"
     has the same architecture.
     """
-    import zuko
-    from zuko.lazy import Flow, UnconditionalDistribution, UnconditionalTransform
-    from zuko.transforms import LULinearTransform
-
     parts: list[nn.Module] = []
     for i in range(transforms):
         mask = (torch.arange(features) % 2 == i % 2) if features > 1 else torch.zeros(1, dtype=torch.bool)
@@ -276,11 +271,6 @@ def cinn_flow(features: int, context: int, blocks: int, hidden_features: Sequenc
     soft-clamped log-scales (:class:`SoftClampAffineTransform`), followed by a fixed random
     permutation drawn from ``rng`` (Ardizzone et al. 2019). One feature: element-wise affine maps.
     """
-    import zuko
-    from zuko.flows.coupling import GeneralCouplingTransform
-    from zuko.lazy import Flow, UnconditionalDistribution, UnconditionalTransform
-    from zuko.transforms import PermutationTransform
-
     univariate = partial(SoftClampAffineTransform, clamp=float(clamp))
     first = torch.arange(features) < max(1, features // 2)
     parts: list[nn.Module] = []
