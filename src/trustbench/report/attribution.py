@@ -163,7 +163,7 @@ def examples_figure(columns: Sequence[dict[str, Any]], explainers: Sequence[str]
     browser scales them, pixelated), which keeps the SVG small and exact.
     """
     rows = ["input", *explainers]
-    n_rows, n_cols = len(rows), len(columns)
+    n_rows = len(rows)
     groups = list(dict.fromkeys(c["group"] for c in columns))
     left, right, top, bottom = 1.35, 0.06, 0.42, 0.08
     gap, group_gap, row_gap = 0.04, 0.14, 0.1
