@@ -4,6 +4,7 @@ Families: :mod:`~trustbench.metrics.scores` (point errors and proper scoring rul
 :mod:`~trustbench.metrics.calibration` (PIT, coverage, ENCE, sharpness),
 :mod:`~trustbench.metrics.distances` (W1, Gaussian KL), :mod:`~trustbench.metrics.bootstrap`
 (percentile-bootstrap CIs), :mod:`~trustbench.metrics.attribution` (explanations against ground-truth importance masks),
+:mod:`~trustbench.metrics.sources` (source maps against true sources, ICA unmixing against the mixing),
 :mod:`~trustbench.metrics.classification` (discrimination,
 calibration, decision curves, fairness gaps, conformal sets, treatment effects) and :mod:`~trustbench.metrics.predictive` (scoring of predictive
 distributions: the metric specs a predictive cell reports). Importing this package loads numpy
@@ -95,6 +96,13 @@ from trustbench.metrics.scores import (
     pinball_loss,
     rmse,
 )
+from trustbench.metrics.sources import (
+    amari_distance,
+    centre_of_gravity_error,
+    peak_localization_error,
+    source_emd,
+    spatial_dispersion,
+)
 
 __all__ = [
     "CI", "bind", "bootstrap_ci", "paired_bootstrap_ci", "mean_metric",
@@ -112,4 +120,5 @@ __all__ = [
     "set_size", "pehe", "ate_error", "risk_coverage_curve", "aurc", "cluster_bootstrap_ci",
     "precision_at_k", "emd_score", "grid_emd", "attribution_auroc", "attribution_ap", "relevance_mass_accuracy",
     "suppressor_share",
+    "amari_distance", "peak_localization_error", "centre_of_gravity_error", "spatial_dispersion", "source_emd",
 ]

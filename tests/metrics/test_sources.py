@@ -1,0 +1,106 @@
+"""Source-imaging and ICA metrics against closed forms and independent implementations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import special_ortho_group, wasserstein_distance
+
+from trustbench.metrics.sources import (
+    amari_distance,
+    centre_of_gravity_error,
+    peak_localization_error,
+    source_emd,
+    spatial_dispersion,
+)
+
+
+def amari_loops(p):
+    """The index written out with loops, straight from Amari et al. (1996)."""
+    p = np.abs(p)
+    n = len(p)
+    total = 0.0
+    for i in range(n):
+        total += sum(p[i, j] for j in range(n)) / max(p[i]) - 1
+    for j in range(n):
+        total += sum(p[i, j] for i in range(n)) / max(p[:, j]) - 1
+    return total / (2 * n * (n - 1))
+
+
+def test_amari_is_zero_for_scaled_permutations_and_one_for_flat_products():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((4, 4))
+    perm = np.eye(4)[[2, 0, 3, 1]] * np.array([3.0, -0.5, 2.0, 7.0])[:, None]
+    assert amari_distance(perm @ np.linalg.inv(a), a) == pytest.approx(0.0, abs=1e-12)
+    assert amari_distance(np.ones((3, 3)), np.eye(3)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_amari_equals_the_written_out_index(seed):
+    rng = np.random.default_rng(seed)
+    w, a = rng.standard_normal((5, 7)), rng.standard_normal((7, 5))
+    value = amari_distance(w, a)
+    assert value == pytest.approx(amari_loops(w @ a), rel=1e-12)
+    assert 0.0 < value < 1.0
+
+
+def test_amari_validation_names_the_problem():
+    with pytest.raises(ValueError, match="chain to a square matrix"):
+        amari_distance(np.ones((2, 3)), np.ones((2, 3)))
+    with pytest.raises(ValueError, match="all-zero row or column"):
+        amari_distance(np.diag([1.0, 0.0]), np.eye(2))
+
+
+POS = np.array([[0.0, 0, 0], [3.0, 0, 0], [0.0, 4, 0], [0.0, 0, 12]])
+
+
+def test_peak_error_is_the_distance_between_peaks():
+    true = np.array([1.0, 0, 0, 0])
+    assert peak_localization_error(POS, true, [0.1, 0.2, -0.9, 0.0]) == pytest.approx(4.0)  # magnitudes count
+    assert peak_localization_error(POS, true, true) == 0.0
+    # several true sources: the nearest one
+    assert peak_localization_error(POS, [0, 1.0, 0, 1.0], [0, 0, 1.0, 0]) == pytest.approx(5.0)
+
+
+def test_centre_of_gravity_closed_form():
+    true = np.array([1.0, 0, 0, 0])
+    est = np.array([1.0, 1.0, 0, 0])  # centre at (1.5, 0, 0)
+    assert centre_of_gravity_error(POS, true, est) == pytest.approx(1.5)
+
+
+def test_spatial_dispersion_closed_form():
+    true = np.array([1.0, 0, 0, 0])
+    assert spatial_dispersion(POS, true, true) == 0.0
+    # equal energy at distances 3 and 4 from the true source: sqrt((9 + 16) / 2)
+    assert spatial_dispersion(POS, true, [0, 2.0, -2.0, 0]) == pytest.approx(np.sqrt(12.5))
+
+
+def test_batches_give_one_value_per_map():
+    true = np.eye(4)[:2]
+    est = np.stack([np.eye(4)[1], np.eye(4)[3]])
+    np.testing.assert_allclose(peak_localization_error(POS, true, est), [3.0, np.sqrt(9 + 144)])
+    assert spatial_dispersion(POS, true, est).shape == (2,)
+
+
+def test_emd_equals_scipy_on_a_line_and_is_rotation_invariant():
+    rng = np.random.default_rng(4)
+    x = np.sort(rng.uniform(0, 10, 30))
+    pos = np.c_[x, np.zeros(30), np.zeros(30)]
+    a, b = rng.random(30) * (rng.random(30) < 0.5), rng.random(30)
+    a[0] = 1.0
+    expected = wasserstein_distance(x, x, a, b)
+    assert source_emd(pos, a, b) == pytest.approx(expected, rel=1e-9)
+    rot = special_ortho_group.rvs(3, random_state=5)
+    assert source_emd(pos @ rot.T, a, -b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_emd_of_point_masses_is_their_distance_and_zero_estimate_is_nan():
+    assert source_emd(POS, [1.0, 0, 0, 0], [0, 0, 0, 5.0]) == pytest.approx(12.0)
+    assert np.isnan(source_emd(POS, [1.0, 0, 0, 0], np.zeros(4)))
+
+
+def test_bad_maps_are_named():
+    with pytest.raises(ValueError, match="one amplitude per source position"):
+        peak_localization_error(POS, np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="without any active source"):
+        spatial_dispersion(POS, np.zeros(4), np.ones(4))
