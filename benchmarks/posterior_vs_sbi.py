@@ -154,7 +154,7 @@ def main() -> int:
         sd = diff.std(ddof=1) if len(diff) > 1 else float("nan")
         print(f"{'':<10} ours - sbi per observation: {' '.join(f'{d:+.3f}' for d in diff)}; mean {diff.mean():+.4f} "
               f"(sd {sd:.4f}); not worse (mean ours <= mean sbi + {MARGIN}): {'YES' if ok else 'NO'}")
-        published = make_task(name, 1, 1).published_c2st.get(args.simulations)
+        published = task.published_c2st.get(args.simulations)
         if published:
             pub = np.array(published)
             print(f"{'':<10} sbibm published NPE C2ST at {args.simulations} simulations (re-sbibm, sbi 0.23, its 10 "

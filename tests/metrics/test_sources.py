@@ -60,6 +60,7 @@ def test_peak_error_is_the_distance_between_peaks():
     assert peak_localization_error(POS, true, true) == 0.0
     # several true sources: the nearest one
     assert peak_localization_error(POS, [0, 1.0, 0, 1.0], [0, 0, 1.0, 0]) == pytest.approx(5.0)
+    assert np.isnan(peak_localization_error(POS, true, np.zeros(4)))  # no peak at all
 
 
 def test_centre_of_gravity_closed_form():

@@ -211,6 +211,7 @@ def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
 
     class Published(Conjugate):
         published_c2st = {1_000: (0.7, 0.9), 10_000: (0.5, 0.6)}  # as sbibm's tasks carry theirs
+        published_source = "a test table"
 
     db = tmp_path / "r.sqlite"
     task = Published(n_observations=3, n_reference=300, n_calibration=80, n_calibration_draws=39)
@@ -224,6 +225,7 @@ def test_report_shows_pairs_sbc_coverage_and_gum(tmp_path):
     assert len(re.findall(r'data-method="[^"]*Oracle', gum)) == 2 and 'class="ref"' in gum
     assert "c2st" in html and "interval_coverage_error" in html
     assert "1,000 simulations: 0.800 (0.700–0.900) · 10,000 simulations: 0.550 (0.500–0.600)" in html
+    assert "Source: a test table." in html
     # one reference cell: evaluating a second estimator reused the stored observations and reference
     import sqlite3
 

@@ -85,11 +85,12 @@ def _centre(pos: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 def peak_localization_error(positions: Any, true: Any, estimate: Any) -> np.ndarray | float:
     """Distance from the estimate's peak (largest magnitude) to the nearest truly active source
-    (Hauk et al. 2019); for a single true source, the distance between the two peaks."""
+    (Hauk et al. 2019); for a single true source, the distance between the two peaks. NaN for an
+    all-zero estimate (it has no peak)."""
     pos, t, e = _maps(positions, true, estimate)
     peak = pos[np.argmax(e, axis=-1)]  # (..., 3)
-    dist = np.linalg.norm(peak[..., None, :] - pos, axis=-1)  # (..., n)
-    return _out(np.where(t > 0, dist, np.inf).min(axis=-1))
+    dist = np.where(t > 0, np.linalg.norm(peak[..., None, :] - pos, axis=-1), np.inf).min(axis=-1)
+    return _out(np.where(e.max(axis=-1) > 0, dist, np.nan))
 
 
 def centre_of_gravity_error(positions: Any, true: Any, estimate: Any) -> np.ndarray | float:

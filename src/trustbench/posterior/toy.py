@@ -143,6 +143,11 @@ class _SBIBMTask:
         a variant sbibm did not run."""
         return PUBLISHED_NPE_C2ST.get(self.name, {})
 
+    @property
+    def published_source(self) -> str:
+        """Where :attr:`published_c2st` comes from."""
+        return PUBLISHED_SOURCE
+
     def observations(self, seed: int) -> list[Observation]:
         """``n_observations`` observations drawn from the prior for ``seed``, each with
         ``n_reference`` reference posterior samples (cached per seed)."""

@@ -350,11 +350,10 @@ def _reference_cell(cell: Cell, task: Any, base: dict[str, Any]) -> CellResult:
         "observations": [{k: _num(v) for k, v in o["meta"].items()} for o in observations],
         "notes": _observation_notes(observations)}}
     published = getattr(task, "published_c2st", None)
-    if published:  # sbibm's numbers for the same task, to compare levels in the report
-        from trustbench.posterior.toy import PUBLISHED_SOURCE
-
+    if published:  # published C2ST for the same task (sbibm's), to compare levels in the report
         artifacts["posterior_reference"]["published_c2st"] = {
-            "source": PUBLISHED_SOURCE, "by_simulations": {str(n): list(v) for n, v in sorted(published.items())}}
+            "source": str(getattr(task, "published_source", "")),
+            "by_simulations": {str(n): list(v) for n, v in sorted(published.items())}}
     return CellResult(key=cell.key, records=records, artifacts=artifacts, payload={"observations": observations},
                       seconds=time.perf_counter() - start)
 
