@@ -105,3 +105,52 @@ def test_bad_maps_are_named():
         peak_localization_error(POS, np.ones(3), np.ones(4))
     with pytest.raises(ValueError, match="without any active source"):
         spatial_dispersion(POS, np.zeros(4), np.ones(4))
+
+
+# ----------------------------------------------------------------------- detection and active sets
+
+
+def test_detection_auc_equals_sklearn_per_map_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from trustbench.metrics.sources import detection_auc
+
+    rng = np.random.default_rng(3)
+    true = np.where(rng.random((6, 40)) < 0.2, rng.random((6, 40)) + 0.1, 0.0)
+    true[:, 0] = 1.0  # every map has an active source
+    est = np.round(rng.random((6, 40)) + 0.5 * (true > 0), 1)  # rounding makes ties
+    got = detection_auc(true, est)
+    want = [roc_auc_score(t > 0, e) for t, e in zip(true, est, strict=True)]
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    assert detection_auc(true[0], true[0]) == pytest.approx(1.0)
+
+
+def test_active_set_scores_equal_sklearn_at_the_half_max_rule():
+    from sklearn.metrics import f1_score, jaccard_score
+
+    from trustbench.metrics.sources import active_set_f1, active_set_jaccard
+
+    rng = np.random.default_rng(4)
+    true = np.where(rng.random((5, 30)) < 0.3, 1.0, 0.0)
+    true[:, 1] = 2.0
+    est = rng.random((5, 30)) * (1 + true)
+    for threshold in (0.5, 0.8):
+        pred = est >= threshold * est.max(axis=1, keepdims=True)
+        np.testing.assert_allclose(active_set_f1(true, est, threshold),
+                                   [f1_score(t > 0, p) for t, p in zip(true, pred, strict=True)])
+        np.testing.assert_allclose(active_set_jaccard(true, est, threshold),
+                                   [jaccard_score(t > 0, p) for t, p in zip(true, pred, strict=True)])
+    assert active_set_f1(true[0], np.zeros(30)) == 0.0
+    with pytest.raises(ValueError, match="threshold"):
+        active_set_f1(true, est, threshold=0.0)
+
+
+def test_map_nmse_is_scale_free_and_matches_the_formula():
+    from trustbench.metrics.sources import map_nmse
+
+    true = np.array([0.0, 2.0, 1.0, 0.0])
+    assert map_nmse(true, 7.0 * true) == pytest.approx(0.0)
+    est = np.array([1.0, 4.0, 0.0, 0.0])
+    t, e = true / 2.0, est / 4.0
+    assert map_nmse(true, est) == pytest.approx(((e - t) ** 2).sum() / (t**2).sum())
+    assert map_nmse(true, np.zeros(4)) == pytest.approx(1.0)

@@ -231,7 +231,9 @@ def suppressor_share(
 
 
 def _transport_pot(ps: np.ndarray, pk: np.ndarray, cost: np.ndarray) -> float:
-    import ot  # POT (lazy: its import is slow)
+    from trustbench.metrics.distances import import_pot
+
+    ot = import_pot()  # lazy: its import is slow
 
     cost_value, log = ot.emd2(ps, pk, cost, numItermax=_NUM_ITER_MAX, log=True, center_dual=False)
     if log.get("warning") is not None:
@@ -375,7 +377,9 @@ def _transport_multiscale(ps: np.ndarray, pk: np.ndarray, yx_s: np.ndarray, yx_k
             inv, mass, centre = _pool_rows(yx_s, ps, side)
             level_cost = _centre_cost(centre, yx_k)
         if plan is None:  # coarsest level: dense
-            import ot
+            from trustbench.metrics.distances import import_pot
+
+            ot = import_pot()
 
             flows, log = ot.emd(mass, pk, level_cost, numItermax=_NUM_ITER_MAX, log=True, check_marginals=False)
             if log.get("warning") is not None:

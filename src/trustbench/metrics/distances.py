@@ -18,7 +18,22 @@ from trustbench.metrics.bootstrap import mean_metric
 from trustbench.metrics.scores import rows, rows_positive
 from trustbench.validation import check_array
 
-__all__ = ["wasserstein_1d", "wasserstein_quantiles", "gaussian_kl"]
+__all__ = ["wasserstein_1d", "wasserstein_quantiles", "gaussian_kl", "import_pot"]
+
+
+def import_pot():
+    """POT's ``ot`` module, imported without its JAX, TensorFlow and CuPy backends when it is not
+    loaded yet: trustbench passes it numpy arrays only, and those backends' imports cost seconds
+    (JAX alone ~5 s) in every worker process. A user who sets the variables keeps their choice."""
+    import os
+    import sys
+
+    if "ot" not in sys.modules:
+        for name in ("JAX", "TENSORFLOW", "CUPY"):
+            os.environ.setdefault(f"POT_BACKEND_DISABLE_{name}", "1")
+    import ot
+
+    return ot
 
 
 def wasserstein_1d(samples_a: Any, samples_b: Any) -> float:
