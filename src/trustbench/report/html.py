@@ -505,6 +505,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
 
     from trustbench.report.attribution import attribution_view
     from trustbench.report.posterior import posterior_view, sweep_view
+    from trustbench.report.sources import ica_map_view, sources_view
 
     _check_frame(records, "records", RECORD_COLUMNS)
     _check_frame(cells, "cells", CELL_COLUMNS)
@@ -540,6 +541,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
                 "gum": _gum(a, methods), "diagnostics": _diagnostics(a, methods),
                 "attribution": attribution_view(r, a, tid),
                 "posterior": posterior_view(a, tid, colors, methods),
+                "sources": sources_view(a, tid, colors, methods),
             })
         failed = cel[cel["status"] != "ok"]
         meta = benchmarks_meta.get(bench)
@@ -553,6 +555,8 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
             "gap_id": slug(bench, "reference-gap"),
             "sweep": sweep_view(rec, art, methods, colors, bid),
             "sweep_id": slug(bench, "noise-and-model-error"),
+            "ica_map": ica_map_view(art, bid, methods),
+            "ica_map_id": slug(bench, "ica-stability-map"),
             "tasks": task_views,
             "cards": _card_views(rec, art, infos, colors, slug, bench),
             "failed": [{"task": str(f.task), "method": str(f.method), "seed": f.seed,

@@ -20,8 +20,9 @@ def _ica(**params) -> dict:
     return {"name": "eeg/ica", "params": params}
 
 
-def _methods(*, n_train: int, members: int, n_runs: int, max_epochs: int = 100) -> list[dict]:
-    return [*(_LINEAR), {"name": "lcmv"}, {"name": "gamma_map"}, {"name": "mxne"}, {"name": "bayes_mn"},
+def _methods(*, n_train: int, members: int, n_runs: int, max_epochs: int = 100, gamma_tol: float = 1e-5) -> list[dict]:
+    return [*(_LINEAR), {"name": "lcmv"}, {"name": "gamma_map", "params": {"tol": gamma_tol}}, {"name": "mxne"},
+            {"name": "bayes_mn"},
             {"name": "champagne"},
             {"name": "nn_ensemble", "params": {"n_train": n_train, "members": members, "max_epochs": max_epochs}},
             *({"name": a, "params": {"n_runs": n_runs}} for a in _ICA)]
@@ -58,7 +59,7 @@ BENCHMARK = Benchmark(
                 _ica(scenario="nongaussian", n_sources=5, n_sensors=5, n_samples=3000),
                 _ica(scenario="gaussian", n_gaussian=3, n_sources=5, n_sensors=5, n_samples=3000),
             ],
-            "methods": _methods(n_train=2000, members=3, n_runs=5, max_epochs=40),
+            "methods": _methods(n_train=2000, members=3, n_runs=5, max_epochs=40, gamma_tol=1e-4),
             "seeds": [0],
             "n_boot": 200,
         },

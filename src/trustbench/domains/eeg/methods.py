@@ -277,13 +277,9 @@ class Champagne(_Fitted):
     def _solve(self, x: np.ndarray):
         from trustbench.domains.eeg.solvers import champagne
 
-        means, stds = [], []
-        for y in x:
-            post = champagne(self.head_.gain, y, self.noise_cov_, n_orient=self.head_.n_orient,
-                             max_iter=self.max_iter, tol=self.tol)
-            means.append(post.mean)
-            stds.append(post.std)
-        return _posterior_moments(np.stack(means), np.stack(stds), self.head_, x)
+        post = champagne(self.head_.gain, x, self.noise_cov_, n_orient=self.head_.n_orient, max_iter=self.max_iter,
+                         tol=self.tol)
+        return _posterior_moments(post.mean, post.std, self.head_, x)
 
 
 def _posterior_moments(mean: np.ndarray, std: np.ndarray, head, x: np.ndarray):

@@ -19,9 +19,9 @@ the test split (Kuleshov et al. 2018; the CaliBrain question, Hashemi et al.).
 records: mean and minimum quality index Iq, mean Amari distance to the true mixing and the mean
 match of the true sources.
 
-Artifacts: ``eeg_maps`` (true and estimated maps of two test samples, source positions),
-``eeg_coverage`` (observed vs nominal coverage, raw and recalibrated), ``eeg_ica`` (Iq per
-component, Amari per run).
+Artifacts (drawn by :mod:`trustbench.report.sources`): ``source_maps`` (true and estimated maps of
+two test samples, source positions), ``credible_coverage`` (observed vs nominal coverage, raw and
+recalibrated), ``ica_stability`` (Iq per component, Amari per run, the task's settings).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def pit_values(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
     d = truth - mean
     s = np.broadcast_to(std, d.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        z = np.where(s > 0, d / np.where(s > 0, s, 1.0), np.sign(d) * np.inf)
+        z = np.where(s > 0, d / np.where(s > 0, s, 1.0), np.where(d == 0, 0.0, np.sign(d) * np.inf))
     return ndtr(z)
 
 
@@ -208,9 +208,9 @@ def _run_sources(cell: Cell, task, method) -> tuple[list[dict], dict]:
             continue
         ci = bootstrap_ci(mean_metric(lambda x: x), v, n_boot=cell.n_boot, seed=cell.seed)
         records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
-    artifacts = {"eeg_maps": _maps_artifact(head, split.test, est)}
+    artifacts = {"source_maps": _maps_artifact(head, split.test, est)}
     if est.std is not None:
-        more, artifacts["eeg_coverage"] = _calibration(method, split, est, base, cell.n_boot, cell.seed)
+        more, artifacts["credible_coverage"] = _calibration(method, split, est, base, cell.n_boot, cell.seed)
         records += more
     return records, artifacts
 
@@ -231,8 +231,8 @@ def _run_ica(cell: Cell, task, method) -> tuple[list[dict], dict]:
             records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
     records.append({**base, "metric": "ica_min_iq", "value": float(np.min(res.iq)), "ci_low": np.nan, "ci_high": np.nan,
                     "n": len(res.iq)})
-    return records, {"eeg_ica": {"algorithm": res.algorithm, "scenario": task.scenario, "kinds": list(data.kinds),
-                                 **res.to_dict()}}
+    settings = {k: getattr(task, k) for k in ("scenario", "n_sources", "n_sensors", "n_samples", "snr", "beta")}
+    return records, {"ica_stability": {**res.to_dict(), "kinds": list(data.kinds), "task": settings}}
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
