@@ -606,4 +606,5 @@ class Benchmark:
     description: str = ""
     metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Metadata (``higher_is_better``, ``ideal``, ``description``) of metrics the protocol reports that
-    are not in the metric registry (the report reads it)."""
+    are not in the metric registry (the report reads it). ``"key": True`` marks the benchmark's
+    leaderboard columns (without any, the report's default key metrics)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,13 +254,14 @@ def _agg_dict(agg) -> dict[tuple, tuple[float, float, float]]:
     return {k: (row.value, row.ci_low, row.ci_high) for k, row in zip(agg.index, agg.itertuples())}
 
 
-def _leaderboards(clean, infos: dict[str, MetricInfo]) -> tuple[dict | None, dict | None, int]:
+def _leaderboards(clean, infos: dict[str, MetricInfo], key_metrics: Sequence[str] = KEY_METRICS,
+                  ) -> tuple[dict | None, dict | None, int]:
     """Key-metric leaderboard and the table of the other metrics, for one task's clean records."""
     if clean.empty:
         return None, None, 0
     agg = _mean_ci(clean, ["method", "metric"])
     present = list(dict.fromkeys(clean["metric"].astype(str)))
-    key = [m for m in KEY_METRICS if m in present] or present
+    key = [m for m in key_metrics if m in present] or present
     other = sorted(m for m in present if m not in key)
     values = _agg_dict(agg)
     primary = next((m for m in key if infos[m].direction), None)
@@ -505,7 +506,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
 
     from trustbench.report.attribution import attribution_view
     from trustbench.report.posterior import posterior_view, sweep_view
-    from trustbench.report.sources import ica_map_view, sources_view
+    from trustbench.report.sources import SOURCE_SWEEP_METRICS, ica_map_view, sources_view
 
     _check_frame(records, "records", RECORD_COLUMNS)
     _check_frame(cells, "cells", CELL_COLUMNS)
@@ -525,6 +526,9 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
         colors = _colors(methods)
         shown = set(rec["method"]) | set(art["method"])  # the legend leaves out methods that only failed
         bid = slug(bench)
+        # a benchmark may name its leaderboard columns (``"key": True`` in Benchmark.metrics)
+        key_metrics = [m for m, spec in (_field(benchmarks_meta.get(bench), "metrics", None) or {}).items()
+                       if _field(spec, "key", False)] or KEY_METRICS
         tasks = list(dict.fromkeys([*rec["task"].astype(str), *cel["task"].astype(str)]))
         task_views = []
         for task in tasks:
@@ -533,7 +537,7 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
                 continue
             tid = slug(bench, task)
             plain = r[~r["metric"].astype(str).str.contains("[", regex=False)]  # subgroup metrics go to the cards
-            board, rest, seeds = _leaderboards(plain[plain["perturbation"] == "none"], infos)
+            board, rest, seeds = _leaderboards(plain[plain["perturbation"] == "none"], infos, key_metrics)
             figs = _figures(r, a, methods, colors, tid)
             task_views.append({
                 "name": task, "id": tid, "board": board, "rest": rest, "seeds": seeds,
@@ -553,8 +557,10 @@ def build_report(records, cells, artifacts, benchmarks_meta: Mapping[str, Any] |
             "legend": [{"label": m, "color": colors[m]} for m in methods if m in shown],
             "gap": [{**g, "figure": Markup(g["figure"])} for g in _gap(rec, infos, tasks, methods, colors, bid)],
             "gap_id": slug(bench, "reference-gap"),
-            "sweep": sweep_view(rec, art, methods, colors, bid),
-            "sweep_id": slug(bench, "noise-and-model-error"),
+            "sweep": sweep_view(rec, art, methods, colors, bid)
+            + sweep_view(rec, art, methods, colors, bid, artifact="source_task", metrics=SOURCE_SWEEP_METRICS,
+                         xlabel="SNR (dB)"),
+            "sweep_id": slug(bench, "noise-sweep"),
             "ica_map": ica_map_view(art, bid, methods),
             "ica_map_id": slug(bench, "ica-stability-map"),
             "tasks": task_views,

@@ -143,7 +143,7 @@ def calibration_figure(lines: Sequence[dict[str, Any]], salt: str) -> str:
     return _render(draw, salt)
 
 
-def sweep_figure(panels: Sequence[dict[str, Any]], salt: str) -> str:
+def sweep_figure(panels: Sequence[dict[str, Any]], salt: str, xlabel: str = "noise level") -> str:
     """Metric against noise level per method: solid = same simulator, dashed = model error.
 
     ``panels``: dicts with ``title``, ``ylabel`` and ``lines`` (``color``, ``dashed``, ``x``, ``y``,
@@ -158,7 +158,7 @@ def sweep_figure(panels: Sequence[dict[str, Any]], salt: str) -> str:
                 ax.errorbar(x, y, yerr=_yerr(y, np.asarray(line["low"], float), np.asarray(line["high"], float)),
                             color=line["color"], linestyle=style, marker="o", markersize=2.5, linewidth=1.0,
                             elinewidth=0.6, capsize=1.5, mfc="white" if line["dashed"] else line["color"])
-            ax.set(title=_label(p["title"], 40), xlabel="noise level", ylabel=p["ylabel"])
+            ax.set(title=_label(p["title"], 40), xlabel=xlabel, ylabel=p["ylabel"])
 
     return _render(draw, salt)
 
@@ -279,12 +279,18 @@ def _published(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return {"items": items, "source": value["source"]}
 
 
-def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, str], salt: str) -> list[dict[str, Any]]:
-    """Per task family: metrics against the noise level, with and without model error (dashed)."""
+def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, str], salt: str, *,
+               artifact: str = "posterior_task", metrics: Sequence[str] = SWEEP_METRICS,
+               xlabel: str = "noise level") -> list[dict[str, Any]]:
+    """Per task family: metrics against the noise level, with and without model error (dashed).
+
+    A task's place in a sweep is the ``sweep`` entry (``family``, ``noise``, ``model_error``) of its
+    ``artifact``; another protocol names its own artifact, metrics and x-axis label (the eeg
+    protocol: ``source_task``, SNR in dB)."""
     from markupsafe import Markup
 
     where: dict[str, dict[str, Any]] = {}  # task -> its place in the sweep
-    sub = artifacts[artifacts["name"] == "posterior_task"]
+    sub = artifacts[artifacts["name"] == artifact]
     for task, value in zip(sub["task"].astype(str), sub["value"]):
         sweep = (value or {}).get("sweep") or {}
         if "family" in sweep and "noise" in sweep:
@@ -298,7 +304,7 @@ def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, 
         if len({s["noise"] for s in tasks.values()}) < 2:  # a sweep needs two noise levels at least
             continue
         panels = []
-        for metric in SWEEP_METRICS:
+        for metric in metrics:
             rows = clean[(clean["metric"] == metric) & clean["task"].isin(list(tasks))]
             if rows.empty:
                 continue
@@ -316,6 +322,6 @@ def sweep_view(records, artifacts, methods: Sequence[str], colors: Mapping[str, 
             if lines:
                 panels.append({"title": metric, "ylabel": metric, "lines": lines})
         if panels:
-            svg = sweep_figure(panels, f"{salt}-sweep-{family}")
+            svg = sweep_figure(panels, f"{salt}-sweep-{family}", xlabel=xlabel)
             out.append({"family": family, "svg": Markup(svg)})
     return out

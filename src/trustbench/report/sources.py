@@ -24,8 +24,10 @@ import numpy as np
 from trustbench.report.figures import _panels, _render
 from trustbench.report.html import _artifact
 
-__all__ = ["sources_view", "ica_map_view", "glass_brain_figure", "coverage_figure", "ica_figure", "ica_map_figure"]
+__all__ = ["SOURCE_SWEEP_METRICS", "sources_view", "ica_map_view", "glass_brain_figure", "coverage_figure", "ica_figure", "ica_map_figure"]
 
+SOURCE_SWEEP_METRICS = ("peak_localization_error", "source_emd", "detection_auc", "coverage_error_active")
+"""Metrics drawn against the SNR for each family of source tasks (those present)."""
 _PLANES = (("axial", 0, 1), ("coronal", 0, 2), ("sagittal", 1, 2))
 _MAX_MAPS = 12
 

@@ -260,12 +260,10 @@ def _nongaussian(rng: np.random.Generator, n: int, n_samples: int) -> tuple[np.n
 
 
 def _pink(rng: np.random.Generator, beta: np.ndarray, n_samples: int) -> np.ndarray:
-    """1/f^beta noise by spectral shaping of white Gaussian noise (power ∝ f^-beta, no DC)."""
-    spectrum = np.fft.rfft(rng.standard_normal((len(beta), n_samples)), axis=-1)
-    k = np.arange(spectrum.shape[-1], dtype=float)
-    k[0] = np.inf  # removes the DC term
-    spectrum *= k[None, :] ** (-beta[:, None] / 2.0)
-    return np.fft.irfft(spectrum, n=n_samples, axis=-1)
+    """1/f^beta noise, one exponent per source (:func:`.simulate.pink_noise`)."""
+    from trustbench.domains.eeg.simulate import pink_noise
+
+    return pink_noise((len(beta), n_samples), beta, rng)
 
 
 def _nonstationary(rng: np.random.Generator, n: int, n_samples: int, depth: float) -> np.ndarray:

@@ -21,7 +21,8 @@ match of the true sources.
 
 Artifacts (drawn by :mod:`trustbench.report.sources`): ``source_maps`` (true and estimated maps of
 two test samples, source positions), ``credible_coverage`` (observed vs nominal coverage, raw and
-recalibrated), ``ica_stability`` (Iq per component, Amari per run, the task's settings).
+recalibrated), ``ica_stability`` (Iq per component, Amari per run, the task's settings),
+``source_task`` (the task's place in an SNR sweep: ``{"sweep": {"family", "noise": snr_db}}``).
 """
 
 from __future__ import annotations
@@ -45,31 +46,31 @@ SOURCE_METRICS = ("peak_localization_error", "centre_of_gravity_error", "spatial
                   "detection_auc", "active_set_f1", "active_set_jaccard", "map_nmse")
 _MM = ("peak_localization_error", "centre_of_gravity_error", "spatial_dispersion", "source_emd")
 
-METRICS_META = {
-    "peak_localization_error": {"higher_is_better": False, "ideal": 0.0, "unit": "mm",
+METRICS_META = {  # "key": a leaderboard column of the report (the others are folded)
+    "peak_localization_error": {"key": True, "higher_is_better": False, "ideal": 0.0, "unit": "mm",
                                 "description": "distance (mm) from the estimated map's peak to the nearest truly active source"},
     "centre_of_gravity_error": {"higher_is_better": False, "ideal": 0.0, "unit": "mm",
                                 "description": "distance (mm) between the magnitude-weighted centres of the estimated and true maps"},
     "spatial_dispersion": {"higher_is_better": False, "ideal": 0.0, "unit": "mm",
                            "description": "spread (mm) of the estimated map around the true peak (Molins et al. 2008)"},
-    "source_emd": {"higher_is_better": False, "ideal": 0.0, "unit": "mm",
+    "source_emd": {"key": True, "higher_is_better": False, "ideal": 0.0, "unit": "mm",
                    "description": "earth mover's distance (mm) between the normalised true and estimated maps"},
-    "detection_auc": {"higher_is_better": True, "ideal": 1.0,
+    "detection_auc": {"key": True, "higher_is_better": True, "ideal": 1.0,
                       "description": "AUROC of the estimated magnitude for telling active from inactive sources"},
-    "active_set_f1": {"higher_is_better": True, "ideal": 1.0,
+    "active_set_f1": {"key": True, "higher_is_better": True, "ideal": 1.0,
                       "description": "F1 of the estimated active set (≥ half the map's peak) against the true one"},
     "active_set_jaccard": {"higher_is_better": True, "ideal": 1.0,
                            "description": "Jaccard index of the estimated (≥ half peak) and true active sets"},
-    "map_nmse": {"higher_is_better": False, "ideal": 0.0,
+    "map_nmse": {"key": True, "higher_is_better": False, "ideal": 0.0,
                  "description": "normalised MSE between the true and estimated maps, each scaled to peak 1"},
     "seconds_per_sample": {"higher_is_better": False, "ideal": 0.0, "description": "solver wall time per sample"},
     "coverage_error": {"higher_is_better": False, "ideal": 0.0,
                        "description": "mean |observed − nominal| coverage of central credible intervals (levels 0.1…0.9), all sources"},
-    "coverage_error_active": {"higher_is_better": False, "ideal": 0.0,
+    "coverage_error_active": {"key": True, "higher_is_better": False, "ideal": 0.0,
                               "description": "coverage error over the truly active sources only"},
     "coverage_90": {"higher_is_better": None, "ideal": 0.9,
                     "description": "observed coverage of the 90 % credible intervals, all sources"},
-    "coverage_90_active": {"higher_is_better": None, "ideal": 0.9,
+    "coverage_90_active": {"key": True, "higher_is_better": None, "ideal": 0.9,
                            "description": "observed coverage of the 90 % credible intervals, truly active sources"},
     "pit_calibration_error": {"higher_is_better": False, "ideal": 0.0,
                               "description": "miscalibration area of the PIT values, all sources"},
@@ -77,12 +78,12 @@ METRICS_META = {
                                     "description": "coverage error on the test split after isotonic recalibration fitted on the calibration split"},
     "coverage_error_active_recalibrated": {"higher_is_better": False, "ideal": 0.0,
                                            "description": "active-source coverage error after isotonic recalibration"},
-    "ica_mean_iq": {"higher_is_better": True, "ideal": 1.0,
+    "ica_mean_iq": {"key": True, "higher_is_better": True, "ideal": 1.0,
                     "description": "mean ICASSO quality index Iq of the component clusters (stability across bootstrap runs)"},
-    "ica_min_iq": {"higher_is_better": True, "ideal": 1.0, "description": "lowest Iq: the least stable component"},
-    "ica_amari": {"higher_is_better": False, "ideal": 0.0,
+    "ica_min_iq": {"key": True, "higher_is_better": True, "ideal": 1.0, "description": "lowest Iq: the least stable component"},
+    "ica_amari": {"key": True, "higher_is_better": False, "ideal": 0.0,
                   "description": "Amari distance of each run's unmixing to the true mixing (mean over runs)"},
-    "ica_match": {"higher_is_better": True, "ideal": 1.0,
+    "ica_match": {"key": True, "higher_is_better": True, "ideal": 1.0,
                   "description": "mean over true sources of the best |correlation| with a stable (centrotype) component"},
 }
 
@@ -208,7 +209,10 @@ def _run_sources(cell: Cell, task, method) -> tuple[list[dict], dict]:
             continue
         ci = bootstrap_ci(mean_metric(lambda x: x), v, n_boot=cell.n_boot, seed=cell.seed)
         records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
-    artifacts = {"source_maps": _maps_artifact(head, split.test, est)}
+    what = "dipole" if task.extent == 0 else f"{task.extent:g} mm patch"
+    family = f"{task.n_active} × {what}, {head.name}"
+    artifacts = {"source_maps": _maps_artifact(head, split.test, est),
+                 "source_task": {"sweep": {"family": family, "noise": float(task.snr_db), "model_error": False}}}
     if est.std is not None:
         more, artifacts["credible_coverage"] = _calibration(method, split, est, base, cell.n_boot, cell.seed)
         records += more

@@ -38,15 +38,15 @@ NOISE_RMS = 1e-6
 """RMS of the noise per channel and time point, volts."""
 
 
-def pink_noise(shape: tuple[int, ...], beta: float, rng: np.random.Generator) -> np.ndarray:
+def pink_noise(shape: tuple[int, ...], beta: Any, rng: np.random.Generator) -> np.ndarray:
     """Independent 1/f^beta noise along the last axis (spectral shaping of white noise; the DC bin
-    is removed), standardised to unit variance per series."""
+    is removed), standardised to unit variance per series. ``beta`` is a number or one exponent per
+    series (broadcast against ``shape[:-1]``)."""
     t = shape[-1]
     spec = np.fft.rfft(rng.standard_normal(shape), axis=-1)
     f = np.fft.rfftfreq(t)
-    scale = np.zeros_like(f)
-    scale[1:] = f[1:] ** (-beta / 2.0)
-    x = np.fft.irfft(spec * scale, n=t, axis=-1)
+    f[0] = np.inf  # removes the DC term
+    x = np.fft.irfft(spec * f ** (-np.asarray(beta, dtype=float)[..., None] / 2.0), n=t, axis=-1)
     return x / x.std(axis=-1, keepdims=True)
 
 
