@@ -78,5 +78,9 @@ def test_task_parameters_are_checked_when_the_task_is_made():
 
     with pytest.raises(ValueError, match="n_active"):
         TASKS.create("eeg/sources", n_active=0)
+    with pytest.raises(ValueError, match="montage must be one of .* Did you mean 'biosemi64'"):
+        TASKS.create("eeg/sources", montage="biosemi46")
+    with pytest.raises(ValueError, match="forward must be the path"):
+        TASKS.create("eeg/sources", forward="/no/such-fwd.fif")
     with pytest.raises(ValueError, match="scenario must be one of"):
         TASKS.create("eeg/ica", scenario="gauss")

@@ -67,7 +67,7 @@ BENCHMARK = Benchmark(
             "tasks": [
                 *[_sources(n_active=k, extent=extent, snr_db=snr, n_test=100, n_calibration=100)
                   for k in (1, 2, 3) for extent in (0.0, 20.0) for snr in _FULL_SNR],
-                _sources(montage="standard_1020", n_active=2, snr_db=0.0, n_test=100, n_calibration=100),
+                _sources(montage="colin27_1020", n_active=2, snr_db=0.0, n_test=100, n_calibration=100),
                 _sources(montage="biosemi32", n_active=2, snr_db=0.0, n_test=100, n_calibration=100),
                 *[_ica(scenario=s, n_sources=8, n_sensors=8, n_samples=n)
                   for s in ("nongaussian", "pink", "nonstationary") for n in (500, 2000, 10_000)],

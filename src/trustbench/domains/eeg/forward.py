@@ -22,7 +22,7 @@ import numpy as np
 
 from trustbench.validation import check_choice, check_positive
 
-__all__ = ["HeadModel", "sphere_head", "head_from_forward", "average_reference"]
+__all__ = ["HeadModel", "sphere_head", "head_from_forward", "check_sphere_settings", "average_reference"]
 
 
 def average_reference(m: int) -> np.ndarray:
@@ -95,21 +95,27 @@ def _eeg_info(ch_names: list[str], montage) -> Any:
     return raw.info
 
 
+def check_sphere_settings(montage: str, spacing: float) -> float:
+    """Validate :func:`sphere_head`'s arguments (before any work); return the spacing as a float."""
+    check_choice(montage, "montage", _builtin_montages())
+    spacing = float(check_positive(spacing, "spacing"))
+    if not 3.0 <= spacing <= 40.0:
+        raise ValueError(f"spacing must be between 3 and 40 mm; got {spacing}.")
+    return spacing
+
+
 @functools.lru_cache(maxsize=8)
 def sphere_head(montage: str = "biosemi64", spacing: float = 15.0, *, mindist: float = 5.0) -> HeadModel:
     """The offline head model: a 3-shell sphere fitted to the montage's head points, and a volume
     source grid of ``spacing`` mm inside its inner (brain) sphere.
 
     ``montage`` is any montage shipped with MNE (``mne.channels.get_builtin_montages()``): e.g.
-    ``"biosemi32"``, ``"biosemi64"``, ``"standard_1020"`` (94 channels), ``"easycap-M1"``. At 15 mm
+    ``"biosemi32"``, ``"biosemi64"``, ``"colin27_1020"`` (94 channels), ``"easycap-M1"``. At 15 mm
     the grid has 647 sources (1941 dipole components); the model takes < 1 s and is cached.
     """
     import mne
 
-    check_choice(montage, "montage", _builtin_montages())
-    spacing = float(check_positive(spacing, "spacing"))
-    if not 3.0 <= spacing <= 40.0:
-        raise ValueError(f"spacing must be between 3 and 40 mm; got {spacing}.")
+    spacing = check_sphere_settings(montage, spacing)
     mont = mne.channels.make_standard_montage(montage)
     info = _eeg_info(mont.ch_names, mont)
     sphere = mne.make_sphere_model(r0="auto", head_radius="auto", info=info, verbose=False)

@@ -61,6 +61,15 @@ class SourceTask:
     kind: str = field(default="sources", init=False)
 
     def __post_init__(self) -> None:
+        from pathlib import Path
+
+        if self.forward is None:
+            from trustbench.domains.eeg.forward import check_sphere_settings
+
+            check_sphere_settings(self.montage, self.spacing)
+        elif not Path(self.forward).is_file():
+            raise ValueError(f"forward must be the path of an MNE forward solution (-fwd.fif); {self.forward!r} "
+                             "is not a file.")
         check_int(self.n_active, "n_active", minimum=1)
         check_positive(self.extent, "extent", strict=False)
         check_int(self.n_times, "n_times", minimum=8)
