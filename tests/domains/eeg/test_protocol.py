@@ -26,7 +26,8 @@ def test_a_source_cell_scores_every_map_metric_and_calibration():
         assert metric in got, metric
         assert np.isfinite(got[metric]["value"])
     assert 0 <= got["coverage_90"]["value"] <= 1
-    assert set(res.artifacts) == {"source_maps", "credible_coverage"}
+    assert set(res.artifacts) == {"source_maps", "credible_coverage", "source_task"}
+    assert res.artifacts["source_task"]["sweep"]["noise"] == 10.0
     cov = res.artifacts["credible_coverage"]
     assert cov["levels"] == P.LEVELS.tolist() and len(cov["observed_active"]) == len(P.LEVELS)
     maps = res.artifacts["source_maps"]
