@@ -21,7 +21,7 @@ def _cell(task: Spec, method: Spec) -> Cell:
 def test_a_source_cell_scores_every_map_metric_and_calibration():
     res = P.run_cell(_cell(Spec("eeg/sources", _TASK), Spec("bayes_mn")))
     got = {r["metric"]: r for r in res.records}
-    for metric in (*P.SOURCE_METRICS, "seconds_per_sample", "coverage_error", "coverage_error_active",
+    for metric in (*P.SOURCE_METRICS, "seconds_per_sample", "fit_seconds", "coverage_error", "coverage_error_active",
                    "coverage_90", "coverage_error_recalibrated", "pit_calibration_error"):
         assert metric in got, metric
         assert np.isfinite(got[metric]["value"])

@@ -7,7 +7,8 @@ A cell is (task, method, seed); a method runs on the tasks of its kind (inverse 
 solver that learns from simulations draws them from the task's simulator), applied to every test
 sample, and each estimated source map is scored against the true one
 (:mod:`trustbench.metrics.sources`; distances in mm). Records: the mean over test samples with a
-percentile-bootstrap CI for every metric in :data:`SOURCE_METRICS`, and ``seconds_per_sample``.
+percentile-bootstrap CI for every metric in :data:`SOURCE_METRICS`, ``seconds_per_sample`` and
+``fit_seconds``.
 Solvers with a posterior std are also scored for calibration: the PIT Φ((x − μ)/σ) of every true
 value (moment components × times, or map values for solvers that estimate the map) gives the
 coverage of central credible intervals at levels 0.1…0.9 (:mod:`trustbench.metrics.calibration`),
@@ -64,6 +65,8 @@ METRICS_META = {  # "key": a leaderboard column of the report (the others are fo
     "map_nmse": {"key": True, "higher_is_better": False, "ideal": 0.0,
                  "description": "normalised MSE between the true and estimated maps, each scaled to peak 1"},
     "seconds_per_sample": {"higher_is_better": False, "ideal": 0.0, "description": "solver wall time per sample"},
+    "fit_seconds": {"higher_is_better": False, "ideal": 0.0,
+                    "description": "wall time of fit: the inverse operator, or simulating and training (nn_ensemble)"},
     "coverage_error": {"higher_is_better": False, "ideal": 0.0,
                        "description": "mean |observed − nominal| coverage of central credible intervals (levels 0.1…0.9), all sources"},
     "coverage_error_active": {"key": True, "higher_is_better": False, "ideal": 0.0,
@@ -197,12 +200,15 @@ def _run_sources(cell: Cell, task, method) -> tuple[list[dict], dict]:
 
     split = task.make(cell.seed)
     head = split.head
+    t0 = time.perf_counter()
     method.fit(head, split.noise_cov, split.simulate, seed=cell.seed)
+    fit_seconds = time.perf_counter() - t0
     est = method.apply(split.test.eeg)
     base = {"benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(), "perturbation": "none",
             "severity": 0.0, "seed": cell.seed}
     records = [{**base, "metric": "seconds_per_sample", "value": est.seconds / len(split.test), "ci_low": np.nan,
-                "ci_high": np.nan, "n": len(split.test)}]
+                "ci_high": np.nan, "n": len(split.test)},
+               {**base, "metric": "fit_seconds", "value": fit_seconds, "ci_low": np.nan, "ci_high": np.nan, "n": 1}]
     for metric, values in score_maps(head.positions, split.test.amplitude(), est.amplitude).items():
         v = values[np.isfinite(values)]
         if len(v) == 0:
