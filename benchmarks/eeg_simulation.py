@@ -123,7 +123,8 @@ def main() -> None:
     chance = peak_localization_error(head.positions, truth, np.random.default_rng(0).random(truth.shape))
     per_member = train_s / args.members
     print(f"\n(b) NNEnsemble(n_train={n_train}, members={args.members}, hidden={est.hidden}, max_epochs={max_epochs}) "
-          f"on {head.n_channels * (head.n_channels + 1) // 2} covariance features -> {head.n_sources} sources")
+          f"on {est.x_mean_.size} covariance features ({est.basis_.shape[0]} whitened components) -> "
+          f"{head.n_sources} sources")
     print(f"  fit {fit_s:.1f} s = simulation {sum(sim_seconds):.1f} s + training {train_s:.1f} s (targets, features and "
           f"the one-off torch optimiser import included; "
           f"{per_member:.1f} s per member; epochs kept {est.epochs_.tolist()}, ran {len(est.history_)})")
