@@ -99,8 +99,10 @@ def ica_map_figure(rows: Sequence[str], cols: Sequence[str], iq: np.ndarray, ama
 
     def draw(fig):
         h = 0.28 * len(rows) + 0.2
-        (ax,) = _panels(fig, 1, 1, panel=(0.8 * len(cols) + 0.4, h), left=2.6, bottom=0.35, top=0.35)
-        ax.imshow(iq, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        (ax,) = _panels(fig, 1, 1, panel=(0.8 * len(cols) + 0.4, h), left=2.6, right=0.9, bottom=0.35, top=0.35)
+        image = ax.imshow(iq, cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        bar = fig.add_axes((ax.get_position().x1 + 0.01, ax.get_position().y0, 0.012, ax.get_position().height))
+        fig.colorbar(image, cax=bar).set_label("mean Iq", fontsize=7)
         for (r, c), v in np.ndenumerate(amari):
             if np.isfinite(v):
                 ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
