@@ -125,3 +125,14 @@ def test_map_metrics_equal_mnes_resolution_metrics_on_point_spreads():
         theirs = resolution_metrics(rmat, src, function="psf", metric=metric, verbose=False).data[:, 0] * 10  # cm -> mm
         np.testing.assert_allclose(ours(head.positions, truth, maps.T) * 1000, theirs, rtol=1e-9, atol=1e-9)
         assert theirs.max() > 10  # not trivially zero
+
+
+def test_sparse_estimates_land_on_their_rows_in_two_hemisphere_source_spaces():
+    """A surface forward has two source spaces whose vertex numbers both start at 0."""
+    from types import SimpleNamespace
+
+    head = SimpleNamespace(n_sources=5, n_orient=1,
+                           forward={"src": [{"vertno": np.array([0, 2, 5])}, {"vertno": np.array([1, 3])}]})
+    stc = SimpleNamespace(vertices=[np.array([2]), np.array([3])], data=np.array([[1.0], [2.0]]))
+    out = M._vector_stc_to_moments(stc, head, 1)
+    np.testing.assert_array_equal(out[:, 0, 0], [0.0, 1.0, 0.0, 0.0, 2.0])

@@ -164,8 +164,11 @@ class ELORETA(MinimumNorm):
 def _vector_stc_to_moments(stc, head, n_times: int) -> np.ndarray:
     """A (vector) source estimate on a subset of vertices as dense moments (n, o, T)."""
     out = np.zeros((head.n_sources, head.n_orient, n_times))
-    vertno = np.concatenate([s["vertno"] for s in head.forward["src"]])
-    idx = np.searchsorted(vertno, np.concatenate(stc.vertices))
+    idx, offset = [], 0  # per source space (one, or two hemispheres): its vertices' rows in the gain
+    for space, vertices in zip(head.forward["src"], stc.vertices, strict=True):
+        idx.append(offset + np.searchsorted(space["vertno"], vertices))
+        offset += len(space["vertno"])
+    idx = np.concatenate(idx)
     data = np.asarray(stc.data)
     out[idx] = data.reshape(len(idx), head.n_orient, n_times)
     return out
