@@ -89,7 +89,7 @@ def main() -> None:
     ours = time.perf_counter() - start
     noise = simulate_noise(head, 200, 50, np.random.default_rng(args.seed + 1))
     cov = np.einsum("bmt,bnt->mn", noise, noise) / (200 * 50)
-    mne_cov = head.noise_covariance(cov, nfree=200 * 50)
+    mne_cov = head.mne_covariance(cov, nfree=200 * 50)
     mne_route(head, 2, 50, mne_cov, np.random.default_rng(args.seed))  # warm-up (imports, caches)
     mne_s = mne_route(head, n_mne, 50, mne_cov, np.random.default_rng(args.seed))
     mne_total = mne_s * n_sim / n_mne

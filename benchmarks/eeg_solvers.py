@@ -112,7 +112,7 @@ def main() -> int:
     m = L.shape[0]
     P = np.eye(m) - np.ones((m, m)) / m
     C = s2 * P
-    cov = head.noise_covariance(s2 * np.eye(m), nfree=1000)
+    cov = head.mne_covariance(s2 * np.eye(m), nfree=1000)
     t = time.perf_counter()
     inv = mne.minimum_norm.make_inverse_operator(info, fwd, cov, loose=1.0, depth=None)
     make_inv_s = time.perf_counter() - t

@@ -95,3 +95,14 @@ def test_bootstrap_ci_covers_the_true_mean_about_95_percent():
     # the central 99.9% range of binomial(200, 0.94) is inside [0.89, 0.98]
     lo, hi = stats.binom(reps, 0.94).ppf([0.0005, 0.9995]) / reps
     assert lo - 0.01 <= hits / reps <= hi + 0.01
+
+
+def test_finite_mean_ci_drops_missing_values_and_reports_an_empty_set():
+    from trustbench.metrics.bootstrap import bootstrap_ci, finite_mean_ci, mean_metric
+
+    values = np.array([1.0, np.nan, 3.0, np.inf, 2.0, 6.0])
+    ci = finite_mean_ci(values, n_boot=200, seed=1)
+    want = bootstrap_ci(mean_metric(lambda x: x), np.array([1.0, 3.0, 2.0, 6.0]), n_boot=200, seed=1)
+    assert (ci.estimate, ci.low, ci.high, ci.n) == (3.0, want.low, want.high, 4)
+    empty = finite_mean_ci(np.array([np.nan, np.inf]))
+    assert empty.n == 0 and np.isnan([empty.estimate, empty.low, empty.high]).all()

@@ -18,7 +18,7 @@ import numpy as np
 
 from trustbench.validation import check_int, check_level, check_same_length, short_repr
 
-__all__ = ["CI", "mean_metric", "bind", "bootstrap_ci", "paired_bootstrap_ci"]
+__all__ = ["CI", "mean_metric", "bind", "bootstrap_ci", "paired_bootstrap_ci", "finite_mean_ci"]
 
 _CHUNK_ELEMENTS = 1 << 22  # index-matrix elements per chunk (32 MiB of int64)
 
@@ -198,3 +198,14 @@ def paired_bootstrap_ci(
     estimate = float(metric(*arrs_a)) - float(metric(*arrs_b))
     rep_a, rep_b = _replicate_fn(metric, arrs_a), _replicate_fn(metric, arrs_b)
     return _interval(estimate, lambda idx: rep_a(idx) - rep_b(idx), n, n_boot, level, rng)
+
+
+def finite_mean_ci(values: Any, *, n_boot: int = 1000, seed: int | np.random.Generator = 0) -> CI:
+    """Mean of the finite entries of ``values`` with its percentile-bootstrap CI (over those
+    entries); estimate and bounds are NaN and ``n`` is 0 when no entry is finite. For per-case
+    scores (per sample, per observation, per run) where a case may have no score."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return CI(np.nan, np.nan, np.nan, 0, 0.95)
+    return bootstrap_ci(mean_metric(lambda x: x), v, n_boot=n_boot, seed=seed)

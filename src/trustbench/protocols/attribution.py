@@ -93,16 +93,6 @@ def score_attributions(attribution: np.ndarray, mask: np.ndarray, suppressor: np
     return {k: np.asarray(v, dtype=float) for k, v in out.items()}
 
 
-def _mean_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float, float, int]:
-    from trustbench.metrics.bootstrap import bootstrap_ci, mean_metric
-
-    v = values[np.isfinite(values)]
-    if len(v) == 0:
-        return np.nan, np.nan, np.nan, 0
-    ci = bootstrap_ci(mean_metric(lambda x: x), v, n_boot=n_boot, seed=seed)
-    return ci.estimate, ci.low, ci.high, len(v)
-
-
 def _tests(scores: dict[str, dict[str, np.ndarray]], baselines: set[str]) -> dict[tuple[str, str, str], float]:
     """Holm-adjusted one-sided Wilcoxon p-values: (explainer, metric, baseline) -> p."""
     from trustbench.metrics.hypothesis import holm, paired_wilcoxon
@@ -135,7 +125,7 @@ def _example_indices(y: np.ndarray) -> list[int]:
 
 
 def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
-    from trustbench.metrics.bootstrap import bootstrap_ci, mean_metric
+    from trustbench.metrics.bootstrap import bootstrap_ci, finite_mean_ci, mean_metric
     from trustbench.registry import EXPLAINERS
 
     from trustbench.explain.base import Context
@@ -179,9 +169,9 @@ def run_cell(cell: Cell, inputs: dict[str, Any] | None = None) -> CellResult:
         records.append({**base, "method": f"{model_name}/{label}", "metric": "seconds_per_sample", "value": seconds,
                         "ci_low": np.nan, "ci_high": np.nan, "n": len(idx)})
         for metric, values in scores[label].items():
-            est, low, high, n = _mean_ci(values, cell.n_boot, cell.seed)
-            records.append({**base, "method": f"{model_name}/{label}", "metric": metric, "value": est,
-                            "ci_low": low, "ci_high": high, "n": n})
+            ci = finite_mean_ci(values, n_boot=cell.n_boot, seed=cell.seed)
+            records.append({**base, "method": f"{model_name}/{label}", "metric": metric, "value": ci.estimate,
+                            "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
     for (name, metric, ref), p in _tests(scores, baselines).items():
         records.append({**base, "method": f"{model_name}/{name}", "metric": f"p_holm[{metric} vs {ref}]",
                         "value": p, "ci_low": np.nan, "ci_high": np.nan, "n": int(np.isfinite(scores[name][metric]).sum())})

@@ -23,6 +23,7 @@ import numpy as np
 
 from trustbench.report.figures import _panels, _render
 from trustbench.report.html import _artifact
+from trustbench.report.posterior import _first
 
 __all__ = ["SOURCE_SWEEP_METRICS", "sources_view", "ica_map_view", "glass_brain_figure", "coverage_figure", "ica_figure", "ica_map_figure"]
 
@@ -30,10 +31,6 @@ SOURCE_SWEEP_METRICS = ("peak_localization_error", "source_emd", "detection_auc"
 """Metrics drawn against the SNR for each family of source tasks (those present)."""
 _PLANES = (("axial", 0, 1), ("coronal", 0, 2), ("sagittal", 1, 2))
 _MAX_MAPS = 12
-
-
-def _first(entries: list) -> Mapping[str, Any]:
-    return entries[0][1]
 
 
 def glass_brain_figure(positions: np.ndarray, rows: Sequence[tuple[str, np.ndarray]], salt: str) -> str:

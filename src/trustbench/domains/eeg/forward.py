@@ -64,8 +64,9 @@ class HeadModel:
     def ch_names(self) -> list[str]:
         return list(self.info["ch_names"])
 
-    def noise_covariance(self, cov: np.ndarray, nfree: int = 1):
-        """``cov`` (m, m) as an ``mne.Covariance`` on this head's channels (with its projector)."""
+    def mne_covariance(self, cov: np.ndarray, nfree: int = 1):
+        """``cov`` (m, m), a noise or a data covariance, as an ``mne.Covariance`` on this head's
+        channels (with its projector)."""
         import mne
 
         return mne.Covariance(np.asarray(cov, dtype=float), self.ch_names, [], self.info["projs"], nfree=nfree)

@@ -67,10 +67,8 @@ def _check_eeg(eeg: Any, head) -> np.ndarray:
 class _Fitted:
     """fit() stores the head and the noise covariance; subclasses add what they precompute."""
 
-    supports_kinds = ("sources",)
-
     def supports(self, task) -> bool:
-        return getattr(task, "kind", None) in self.supports_kinds
+        return getattr(task, "kind", None) == "sources"
 
     def fit(self, head, noise_cov: np.ndarray, simulate=None, seed: int = 0):
         cov = np.asarray(noise_cov, dtype=float)
@@ -90,7 +88,7 @@ class _Fitted:
         return SourceEstimate.from_moments(moments, std, seconds=time.perf_counter() - t0)
 
     def _mne_cov(self):
-        return self.head_.noise_covariance(self.noise_cov_, nfree=1000)
+        return self.head_.mne_covariance(self.noise_cov_, nfree=1000)
 
 
 # ------------------------------------------------------------------ MNE's minimum-norm family
@@ -191,7 +189,7 @@ class LCMV(_Fitted):
         noise = self._mne_cov()
         for y in x:
             yc = y - y.mean(axis=1, keepdims=True)
-            data_cov = head.noise_covariance(yc @ yc.T / y.shape[1], nfree=y.shape[1])
+            data_cov = head.mne_covariance(yc @ yc.T / y.shape[1], nfree=y.shape[1])
             filters = make_lcmv(head.info, head.forward, data_cov, reg=self.reg, noise_cov=noise,
                                 pick_ori="vector" if head.n_orient == 3 else None,
                                 rank={"eeg": head.n_channels - 1}, verbose=False)

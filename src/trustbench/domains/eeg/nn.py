@@ -265,9 +265,9 @@ def _signal_basis(gain: np.ndarray, noise_cov: np.ndarray, k: int | None) -> np.
     """(k, m): whiten with the noise covariance (its null space dropped), then keep the ``k`` leading
     left singular vectors of the whitened gain, the directions in which sources show above the
     noise. ``k=None``: the whitener alone."""
-    s, u = np.linalg.eigh(noise_cov)
-    keep = s > 1e-10 * s.max()
-    whitener = (u[:, keep] / np.sqrt(s[keep])).T  # (r, m)
+    from trustbench.domains.eeg.solvers import _whitener
+
+    whitener = _whitener(noise_cov, None)  # (r, m), the solvers' rank rule
     if k is None:
         return whitener
     left = np.linalg.svd(whitener @ gain, full_matrices=False)[0]

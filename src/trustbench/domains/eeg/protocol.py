@@ -126,6 +126,23 @@ def pit_values(truth: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarr
     return ndtr(z)
 
 
+def _row(base: dict, metric: str, value: float, low: float = np.nan, high: float = np.nan, n: int = 1) -> dict:
+    return {**base, "metric": metric, "value": value, "ci_low": low, "ci_high": high, "n": n}
+
+
+def _mean_row(base: dict, metric: str, values: np.ndarray, n_boot: int, seed: int) -> list[dict]:
+    """The mean of the finite ``values`` with its bootstrap CI, as a record (none without values)."""
+    from trustbench.metrics.bootstrap import finite_mean_ci
+
+    ci = finite_mean_ci(values, n_boot=n_boot, seed=seed)
+    return [_row(base, metric, ci.estimate, ci.low, ci.high, ci.n)] if ci.n else []
+
+
+def _base(cell: Cell) -> dict:
+    return {"benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(), "perturbation": "none",
+            "severity": 0.0, "seed": cell.seed}
+
+
 def _coverage_rows(pit: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """(B, L) observed coverage per sample at :data:`LEVELS` (over the entries in ``mask``)."""
     dist = np.abs(pit - 0.5).reshape(len(pit), -1)
@@ -171,24 +188,22 @@ def _calibration(method, split, est_test, base: dict, n_boot: int, seed: int) ->
     records = []
 
     def add(metric: str, fn, data: np.ndarray) -> None:
-        ci = bootstrap_ci(fn, data, n_boot=n_boot, seed=seed)
-        records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
+        ci = bootstrap_ci(fn, data, n_boot=n_boot, seed=seed)  # samples resampled: their coverage rows
+        records.append(_row(base, metric, ci.estimate, ci.low, ci.high, ci.n))
 
     for suffix in ("", "_active"):
         add(f"coverage_error{suffix}", _coverage_error, rows[suffix])
         add(f"coverage_90{suffix}", _coverage_90, rows[suffix])
         add(f"coverage_error{suffix}_recalibrated", _coverage_error, rows_recal[suffix])
-    pce = pit_calibration_error(pit_test.ravel())
-    records.append({**base, "metric": "pit_calibration_error", "value": pce, "ci_low": np.nan, "ci_high": np.nan,
-                    "n": int(pit_test.size)})
+    records.append(_row(base, "pit_calibration_error", pit_calibration_error(pit_test.ravel()), n=int(pit_test.size)))
     artifact = {"levels": LEVELS.tolist(), "quantity": est_test.std_of,
                 **{f"observed{k}": np.round(v.mean(axis=0), 4).tolist() for k, v in rows.items()},
                 **{f"recalibrated{k}": np.round(v.mean(axis=0), 4).tolist() for k, v in rows_recal.items()}}
     return records, artifact
 
 
-def _maps_artifact(head, sim, est) -> dict:
-    truth = sim.amplitude()[:N_EXAMPLES]
+def _maps_artifact(head, truth: np.ndarray, est) -> dict:
+    truth = truth[:N_EXAMPLES]
     return {"positions_mm": np.round(head.positions * 1000.0, 1).tolist(), "head": head.name,
             "true": [np.round(t / t.max(), 3).tolist() for t in truth],
             "estimate": [np.round(e / e.max(), 3).tolist() if e.max() > 0 else np.zeros_like(e).tolist()
@@ -196,28 +211,21 @@ def _maps_artifact(head, sim, est) -> dict:
 
 
 def _run_sources(cell: Cell, task, method) -> tuple[list[dict], dict]:
-    from trustbench.metrics.bootstrap import bootstrap_ci, mean_metric
-
     split = task.make(cell.seed)
     head = split.head
     t0 = time.perf_counter()
     method.fit(head, split.noise_cov, split.simulate, seed=cell.seed)
     fit_seconds = time.perf_counter() - t0
     est = method.apply(split.test.eeg)
-    base = {"benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(), "perturbation": "none",
-            "severity": 0.0, "seed": cell.seed}
-    records = [{**base, "metric": "seconds_per_sample", "value": est.seconds / len(split.test), "ci_low": np.nan,
-                "ci_high": np.nan, "n": len(split.test)},
-               {**base, "metric": "fit_seconds", "value": fit_seconds, "ci_low": np.nan, "ci_high": np.nan, "n": 1}]
-    for metric, values in score_maps(head.positions, split.test.amplitude(), est.amplitude).items():
-        v = values[np.isfinite(values)]
-        if len(v) == 0:
-            continue
-        ci = bootstrap_ci(mean_metric(lambda x: x), v, n_boot=cell.n_boot, seed=cell.seed)
-        records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
+    base = _base(cell)
+    records = [_row(base, "seconds_per_sample", est.seconds / len(split.test), n=len(split.test)),
+               _row(base, "fit_seconds", fit_seconds)]
+    truth = split.test.amplitude()
+    for metric, values in score_maps(head.positions, truth, est.amplitude).items():
+        records += _mean_row(base, metric, values, cell.n_boot, cell.seed)
     what = "dipole" if task.extent == 0 else f"{task.extent:g} mm patch"
     family = f"{task.n_active} × {what}, {head.name}"
-    artifacts = {"source_maps": _maps_artifact(head, split.test, est),
+    artifacts = {"source_maps": _maps_artifact(head, truth, est),
                  "source_task": {"sweep": {"family": family, "noise": float(task.snr_db), "model_error": False}}}
     if est.std is not None:
         more, artifacts["credible_coverage"] = _calibration(method, split, est, base, cell.n_boot, cell.seed)
@@ -226,21 +234,13 @@ def _run_sources(cell: Cell, task, method) -> tuple[list[dict], dict]:
 
 
 def _run_ica(cell: Cell, task, method) -> tuple[list[dict], dict]:
-    from trustbench.metrics.bootstrap import bootstrap_ci, mean_metric
-
     data = task.make(cell.seed)
     res = method.run(data, seed=cell.seed)
-    base = {"benchmark": cell.benchmark, "task": cell.task_name, "method": cell.method.label(), "perturbation": "none",
-            "severity": 0.0, "seed": cell.seed}
+    base = _base(cell)
     records = []
     for metric, values in (("ica_mean_iq", res.iq), ("ica_amari", res.amari), ("ica_match", res.match)):
-        v = np.asarray(values, dtype=float)
-        v = v[np.isfinite(v)]
-        if len(v):
-            ci = bootstrap_ci(mean_metric(lambda x: x), v, n_boot=cell.n_boot, seed=cell.seed)
-            records.append({**base, "metric": metric, "value": ci.estimate, "ci_low": ci.low, "ci_high": ci.high, "n": ci.n})
-    records.append({**base, "metric": "ica_min_iq", "value": float(np.min(res.iq)), "ci_low": np.nan, "ci_high": np.nan,
-                    "n": len(res.iq)})
+        records += _mean_row(base, metric, values, cell.n_boot, cell.seed)
+    records.append(_row(base, "ica_min_iq", float(np.min(res.iq)), n=len(res.iq)))
     settings = {k: getattr(task, k) for k in ("scenario", "n_sources", "n_sensors", "n_samples", "snr", "beta")}
     return records, {"ica_stability": {**res.to_dict(), "kinds": list(data.kinds), "task": settings}}
 
